@@ -1,0 +1,72 @@
+"""`python -m engine COMMAND ...`: reconstruct, train, evaluate, bench.
+
+Exit status: 0 success, 2 bad input or usage (one line on stderr), 1 internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import traceback
+from pathlib import Path
+
+from .errors import InputError
+
+# command -> module with add_arguments(parser) and run(args) -> int; imported only when used
+COMMANDS = {
+    "reconstruct": ("engine.cli_reconstruct", "image(s) -> mesh file(s)"),
+    "train": ("engine.train", "train a model on procedural shapes or your meshes"),
+    "evaluate": ("engine.evaluate", "IoU, Chamfer-L1, F-score and normal consistency on held-out shapes"),
+    "bench": ("engine.bench", "speed of extraction at 64..512 against dense and IM-NET-style references"),
+}
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr, exit status 2."""
+
+    def error(self, message):
+        raise InputError(f"{message} (see: python -m engine {self.prog.split()[-1]} --help)")
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog="python -m engine", description=__doc__,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    for name, (module, helptext) in COMMANDS.items():
+        p = sub.add_parser(name, help=helptext, description=helptext)
+        p.add_argument("--threads", type=int, default=0, help="CPU threads for PyTorch (0 = all)")
+        importlib.import_module(module).add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not args.command:
+            parser.print_help()
+            return 2
+        if args.threads > 0:
+            import torch
+            torch.set_num_threads(args.threads)
+        return importlib.import_module(COMMANDS[args.command][0]).run(args) or 0
+    except InputError as exc:
+        print(f"imdec: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("imdec: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an internal error: one line, the traceback only when asked for
+        if os.environ.get("IMDEC_DEBUG"):
+            traceback.print_exc()
+        print(f"imdec: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+              "(set IMDEC_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+def print_json(obj) -> None:
+    print(json.dumps(obj), flush=True)

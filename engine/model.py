@@ -1,0 +1,94 @@
+"""The network: a ResNet18 image encoder and an IM-NET style implicit occupancy decoder."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+DEFAULT_CONFIG = {
+    "architecture": "imdec-resnet18-imnet",
+    "latent_dim": 128,
+    "image_size": 128,
+    "image_channels": 4,  # premultiplied RGB + alpha (the object mask)
+    "decoder_hidden": [256, 256, 128, 128, 64],
+    "leaky_slope": 0.02,
+}
+
+
+def make_config(**overrides) -> dict:
+    unknown = set(overrides) - set(DEFAULT_CONFIG)
+    if unknown:
+        raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+    config = dict(DEFAULT_CONFIG)
+    config.update(overrides)
+    config["decoder_hidden"] = [int(w) for w in config["decoder_hidden"]]
+    return config
+
+
+class ImageEncoder(nn.Module):
+    """torchvision's ResNet18 (untrained; nothing is downloaded) mapping an image to a latent z."""
+
+    def __init__(self, latent_dim: int, channels: int):
+        super().__init__()
+        from torchvision.models import resnet18
+
+        net = resnet18(weights=None, num_classes=latent_dim)
+        if channels != 3:
+            net.conv1 = nn.Conv2d(channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.net = net
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        # images in [0, 1]; centre them so the untrained batch-norm statistics start sensibly
+        return self.net(images * 2.0 - 1.0)
+
+
+class ImplicitDecoder(nn.Module):
+    """Fully connected occupancy decoder: (z, xyz) -> logit, inside where the logit is positive."""
+
+    def __init__(self, latent_dim: int, hidden: list[int], leaky_slope: float):
+        super().__init__()
+        widths = [latent_dim + 3] + list(hidden)
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.out = nn.Linear(widths[-1], 1)
+        self.latent_dim = latent_dim
+        self.slope = leaky_slope
+
+    def _tail(self, h: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(h, self.slope)
+        for layer in self.layers[1:]:
+            h = F.leaky_relu(layer(h), self.slope)
+        return self.out(h).squeeze(-1)
+
+    def forward(self, z: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        """z [B, D], points [B, N, 3] -> logits [B, N]."""
+        first = self.layers[0]
+        w_point, w_latent = first.weight[:, :3], first.weight[:, 3:]
+        # the z part of the first layer once per shape, not once per point
+        shape_bias = F.linear(z, w_latent, first.bias).unsqueeze(1)
+        return self._tail(F.linear(points, w_point) + shape_bias)
+
+    def point_fn(self, z: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+        """Bind one latent z [D] and return points [M, 3] -> logits [M] for grid extraction."""
+        first = self.layers[0]
+        w_point = first.weight[:, :3]
+        shape_bias = F.linear(z.reshape(1, -1), first.weight[:, 3:], first.bias)
+
+        def evaluate(points: torch.Tensor) -> torch.Tensor:
+            return self._tail(torch.addmm(shape_bias, points.to(w_point.dtype), w_point.t())).float()
+
+        return evaluate
+
+
+class IMDecNet(nn.Module):
+    def __init__(self, config: dict):
+        super().__init__()
+        self.config = make_config(**config)
+        c = self.config
+        self.encoder = ImageEncoder(c["latent_dim"], c["image_channels"])
+        self.decoder = ImplicitDecoder(c["latent_dim"], c["decoder_hidden"], c["leaky_slope"])
+
+    def forward(self, images: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(images), points)

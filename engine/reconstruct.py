@@ -1,0 +1,109 @@
+"""Image -> mesh: the pipeline the command line, the Blender add-on and the benchmarks share."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from .checkpoint import load_model, resolve_model
+from .errors import InputError
+from .images import prepare_image
+
+MIN_RESOLUTION = 32
+MAX_RESOLUTION = 1024
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class Reconstruction:
+    vertices: np.ndarray            # float32 [V, 3], normalised frame (Z up, front -Y)
+    faces: np.ndarray               # int32 [F, 3], outward facing
+    image: str
+    model: str
+    resolution: int
+    threshold: float
+    device: str
+    decoder_queries: int
+    seconds: dict = field(default_factory=dict)
+    output: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "image": self.image, "output": self.output, "model": self.model, "device": self.device,
+            "resolution": self.resolution, "threshold": self.threshold,
+            "vertices": int(len(self.vertices)), "faces": int(len(self.faces)),
+            "decoder_queries": int(self.decoder_queries),
+            "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
+        }
+
+
+def validate_request(resolution: int = 128, threshold: float = 0.5) -> None:
+    if not isinstance(resolution, (int, np.integer)) or not MIN_RESOLUTION <= resolution <= MAX_RESOLUTION:
+        raise InputError(f"resolution {resolution} is outside {MIN_RESOLUTION}..{MAX_RESOLUTION}; 64 previews quickly, 128-256 is detailed")
+    if not 0.0 < float(threshold) < 1.0:
+        raise InputError(f"threshold {threshold} must lie strictly between 0 and 1 (0.5 is the default)")
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    device = (device or "auto").lower()
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise InputError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu or auto")
+    if device not in ("cpu", "cuda"):
+        raise InputError(f"device '{device}' is not one of auto, cpu, cuda")
+    return torch.device(device)
+
+
+_MODEL_CACHE: dict = {}
+
+
+def cached_model(name_or_path: str | None, device: torch.device):
+    """Load a model once per (file, modification time, device); later calls reuse it."""
+    path = resolve_model(name_or_path)
+    key = (str(path.resolve()), path.stat().st_mtime_ns, str(device))
+    if key not in _MODEL_CACHE:
+        _MODEL_CACHE.clear()  # keep one model resident
+        _MODEL_CACHE[key] = load_model(path, device)
+    return _MODEL_CACHE[key]
+
+
+def reconstruct(image, *, model: str | None = None, resolution: int = 128, threshold: float = 0.5,
+                device: str = "auto", progress: Progress | None = None, method: str = "adaptive",
+                image_name: str | None = None) -> Reconstruction:
+    """Reconstruct one image (a path, a PIL image or an array [H, W, C] with rows top to bottom)."""
+    from .extract import extract_mesh
+
+    report = progress or (lambda stage, fraction: None)
+    validate_request(resolution, threshold)
+    t0 = time.perf_counter()
+    dev = pick_device(device)
+    report("load", 0.0)
+    net, meta = cached_model(model, dev)
+    name = image_name or (str(image) if isinstance(image, (str, os.PathLike)) else "image")
+    images = prepare_image(image, net.config["image_size"], name=name).to(dev)
+    t1 = time.perf_counter()
+    report("encode", 0.1)
+    with torch.inference_mode():
+        z = net.encoder(images)[0]
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+        t2 = time.perf_counter()
+        level = math.log(threshold / (1.0 - threshold))
+        result = extract_mesh(net.decoder.point_fn(z), resolution, level, method=method, device=dev,
+                              progress=lambda f: report("extract", 0.15 + 0.8 * f))
+    t3 = time.perf_counter()
+    report("done", 1.0)
+    seconds = {"load": t1 - t0, "encode": t2 - t1, "extract": result.seconds.get("evaluate", 0.0),
+               "mesh": result.seconds.get("mesh", 0.0)}
+    seconds["total"] = t3 - t0
+    return Reconstruction(vertices=result.vertices, faces=result.faces, image=name, model=meta["name"],
+                          resolution=resolution, threshold=threshold, device=str(dev),
+                          decoder_queries=result.queries, seconds=seconds)

@@ -1,0 +1,61 @@
+"""Shared fixtures. `fixture_model` is a real checkpoint made in seconds: its decoder is fitted
+to a rounded box (and ignores the image), so every mesh a test inspects is a real reconstruction."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine.checkpoint import save_checkpoint  # noqa: E402
+from engine.model import IMDecNet, make_config  # noqa: E402
+
+BOX_HALF = torch.tensor([0.4, 0.25, 0.3])
+BOX_ROUND = 0.05
+
+
+def rounded_box_sdf(points: torch.Tensor) -> torch.Tensor:
+    q = points.abs() - (BOX_HALF - BOX_ROUND)
+    return q.clamp(min=0).norm(dim=-1) + q.max(dim=-1).values.clamp(max=0) - BOX_ROUND
+
+
+def fit_fixture_model(path: Path, steps: int = 300, seed: int = 0) -> Path:
+    torch.manual_seed(seed)
+    net = IMDecNet(make_config())
+    decoder = net.decoder
+    with torch.no_grad():
+        decoder.layers[0].weight[:, 3:].zero_()  # the shape does not depend on the image
+    opt = torch.optim.Adam([p for n, p in decoder.named_parameters()], lr=2e-3)
+    z = torch.zeros(1, net.config["latent_dim"])
+    for _ in range(steps):
+        pts = torch.rand(1, 4096, 3) * 1.1 - 0.55
+        occ = (rounded_box_sdf(pts) < 0).float()
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(decoder(z, pts), occ)
+        opt.zero_grad()
+        loss.backward()
+        decoder.layers[0].weight.grad[:, 3:] = 0
+        opt.step()
+    return save_checkpoint(path, net, categories=["box"], trained={"data": "rounded box fixture", "steps": steps})
+
+
+@pytest.fixture(scope="session")
+def fixture_model(tmp_path_factory) -> str:
+    return str(fit_fixture_model(tmp_path_factory.mktemp("models") / "fixture-box.pt"))
+
+
+@pytest.fixture()
+def object_png(tmp_path) -> Path:
+    """An RGBA picture of an object on a transparent background."""
+    from PIL import Image
+
+    rgba = np.zeros((96, 128, 4), np.uint8)
+    rgba[20:80, 30:100] = (200, 80, 40, 255)
+    path = tmp_path / "object.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    return path
