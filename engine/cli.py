@@ -31,21 +31,23 @@ class OneLineParser(argparse.ArgumentParser):
         raise InputError(f"{message} (see: python -m engine {self.prog.split()[-1]} --help)")
 
 
-def build_parser() -> OneLineParser:
+def build_parser(command: str | None = None) -> OneLineParser:
+    """The parser; only the chosen command's module is imported to add its options."""
     parser = OneLineParser(prog="python -m engine", description=__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     for name, (module, helptext) in COMMANDS.items():
         p = sub.add_parser(name, help=helptext, description=helptext)
         p.add_argument("--threads", type=int, default=0, help="CPU threads for PyTorch (0 = all)")
-        importlib.import_module(module).add_arguments(p)
+        if name == command:
+            importlib.import_module(module).add_arguments(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
-        parser = build_parser()
+        parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
         args = parser.parse_args(argv)
         if not args.command:
             parser.print_help()

@@ -57,5 +57,5 @@ def object_png(tmp_path) -> Path:
     rgba = np.zeros((96, 128, 4), np.uint8)
     rgba[20:80, 30:100] = (200, 80, 40, 255)
     path = tmp_path / "object.png"
-    Image.fromarray(rgba, "RGBA").save(path)
+    Image.fromarray(rgba).save(path)
     return path

@@ -1,0 +1,5 @@
+"""Training data for imdec: procedural shapes (shapes.py), a batched SDF renderer (render.py)
+and users' meshes turned into the same kind of samples (meshes.py, meshio_read.py)."""
+
+from .shapes import (CATEGORIES, Shape, ShapeBatch, make_shape, make_shapes, sample_points,  # noqa: F401
+                     shape_mesh, split_seeds)

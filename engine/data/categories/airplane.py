@@ -1,0 +1,2 @@
+"""placeholder"""
+from .chair import build  # noqa: F401

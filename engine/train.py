@@ -1,0 +1,249 @@
+"""`python -m engine train`: end-to-end training of the image encoder and the occupancy decoder.
+
+Samples come from the procedural shape generator (fresh shapes every step, or a pool of shapes
+rendered once and reused, which is what a CPU can afford) or from a folder of the user's meshes.
+Runs on CPU, one GPU (bf16 autocast) or several GPUs with torchrun (DDP). Resumable.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import build_model, read_checkpoint, save_checkpoint
+from .errors import InputError
+from .model import IMDecNet, make_config
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--out", default="runs/train", help="run folder: checkpoints, log.jsonl, curves.png")
+    p.add_argument("--categories", default="", help="comma-separated categories (default: all procedural ones)")
+    p.add_argument("--meshes", default="", help="train on your meshes: a folder with one sub-folder of meshes per category")
+    p.add_argument("--up", default="z", choices=["z", "y"], help="up axis of the meshes in --meshes (ShapeNet: y)")
+    p.add_argument("--steps", type=int, default=20000)
+    p.add_argument("--batch", type=int, default=32, help="shapes per step (per GPU with torchrun)")
+    p.add_argument("--points", type=int, default=2048, help="occupancy points per shape and step")
+    p.add_argument("--lr", type=float, default=5e-4)
+    p.add_argument("--pool", type=int, default=0, help="shapes per category rendered once and reused (0: fresh shapes every step)")
+    p.add_argument("--views", type=int, default=4, help="rendered views per pooled shape")
+    p.add_argument("--pool-points", type=int, default=16384, help="occupancy points stored per pooled shape")
+    p.add_argument("--pool-cache", default="", help="file to keep the sample pool in: loaded if present, else written")
+    p.add_argument("--resume", default="", help="continue from a run's last.pt")
+    p.add_argument("--init", default="", help="start from the weights of this checkpoint")
+    p.add_argument("--minutes", type=float, default=0, help="stop (and save) after this many minutes")
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--val-shapes", type=int, default=4, help="validation shapes per category")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--decoder-hidden", default="", help="decoder widths, e.g. 256,256,128,128,64")
+    p.add_argument("--latent-dim", type=int, default=0)
+
+
+# --------------------------------------------------------------------------------------------
+# distributed helpers
+
+def dist_info() -> tuple[int, int, int]:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return world, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def setup_device(choice: str) -> torch.device:
+    from .reconstruct import pick_device
+
+    world, rank, local = dist_info()
+    if world > 1:
+        backend = "nccl" if torch.cuda.is_available() and choice != "cpu" else "gloo"
+        torch.distributed.init_process_group(backend)
+        if backend == "nccl":
+            torch.cuda.set_device(local)
+            return torch.device("cuda", local)
+        return torch.device("cpu")
+    return pick_device(choice)
+
+
+# --------------------------------------------------------------------------------------------
+# progress and logging
+
+class Progress:
+    """A one-line progress bar on stderr (a plain line every few seconds when not a terminal)."""
+
+    def __init__(self, total: int, start: int = 0, enabled: bool = True):
+        self.total, self.start, self.enabled = total, start, enabled
+        self.t0 = time.time()
+        self.last = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def update(self, step: int, text: str) -> None:
+        now = time.time()
+        if not self.enabled or (now - self.last < (0.2 if self.tty else 15.0) and step < self.total):
+            return
+        self.last = now
+        done = step - self.start
+        rate = done / max(now - self.t0, 1e-9)
+        eta = (self.total - step) / rate if rate > 0 else float("inf")
+        width = 24
+        filled = int(width * step / max(self.total, 1))
+        bar = "#" * filled + "-" * (width - filled)
+        line = f"[{bar}] {step}/{self.total} {text} {rate:.2f} it/s ETA {eta / 60:.1f} min"
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            print(file=sys.stderr)
+
+
+def plot_curves(log_path: Path, out_path: Path) -> None:
+    from .plot import line_chart
+
+    rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
+    loss = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+    val = [(r["step"], r["val_iou"]) for r in rows if "val_iou" in r]
+    lr = [(r["step"], r["lr"]) for r in rows if "lr" in r]
+    line_chart(out_path, [
+        {"title": "training loss (BCE)", "series": {"loss": loss}, "log_y": True},
+        {"title": "validation IoU", "series": {"val IoU": val}},
+        {"title": "learning rate", "series": {"lr": lr}},
+    ])
+
+
+# --------------------------------------------------------------------------------------------
+# training
+
+def lr_at(step: int, total: int, base: float, warmup: int = 200) -> float:
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def occupancy_loss(logits: torch.Tensor, occupancy: torch.Tensor) -> torch.Tensor:
+    return F.binary_cross_entropy_with_logits(logits.float(), occupancy.float())
+
+
+@torch.no_grad()
+def validation_iou(model: IMDecNet, val: dict, chunk: int = 16) -> float:
+    """Mean IoU over the validation shapes, at their uniform points."""
+    model.eval()
+    inter = union = 0.0
+    ious = []
+    for i in range(0, len(val["images"]), chunk):
+        logits = model(val["images"][i:i + chunk], val["points"][i:i + chunk])
+        pred, truth = logits > 0, val["occupancy"][i:i + chunk]
+        inter = (pred & truth).sum(1).float()
+        union = (pred | truth).sum(1).float().clamp(min=1)
+        ious.extend((inter / union).tolist())
+    model.train()
+    return float(sum(ious) / max(1, len(ious)))
+
+
+def run(args) -> int:
+    from .data.samples import Pool, SampleSource
+
+    world, rank, _ = dist_info()
+    device = setup_device(args.device)
+    torch.manual_seed(args.seed + rank)
+    out = Path(args.out)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+
+    state = None
+    if args.resume:
+        state = read_checkpoint(args.resume)
+        if "train_state" not in state:
+            raise InputError(f"{args.resume} holds no training state to resume; use --init to start from its weights")
+        model = build_model(state, args.resume)
+        categories = state["categories"]
+    else:
+        overrides = {}
+        if args.decoder_hidden:
+            overrides["decoder_hidden"] = [int(w) for w in args.decoder_hidden.split(",")]
+        if args.latent_dim:
+            overrides["latent_dim"] = args.latent_dim
+        model = build_model(read_checkpoint(args.init), args.init) if args.init else IMDecNet(make_config(**overrides))
+        categories = None
+
+    source = SampleSource.create(categories=categories or [c for c in args.categories.split(",") if c],
+                                 meshes=args.meshes, up=args.up, image_size=model.config["image_size"],
+                                 device=device, seed=args.seed * 1000 + rank)
+    categories = source.categories
+    model.to(device).train()
+    train_model = model
+    if world > 1:
+        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-5)
+    step = 0
+    if state is not None:
+        optimizer.load_state_dict(state["train_state"]["optimizer"])
+        step = int(state["train_state"]["step"])
+        if "rng" in state["train_state"]:
+            source.set_state(state["train_state"]["rng"])
+
+    pool = None
+    if args.pool_cache and Path(args.pool_cache).is_file():
+        pool = Pool.load(args.pool_cache, source.generator, device)
+    elif args.pool > 0:
+        pool = source.build_pool(args.pool, args.views, args.pool_points, progress=(rank == 0))
+        if args.pool_cache and rank == 0:
+            pool.save(args.pool_cache)
+    val = source.validation_set(args.val_shapes, points=20000)
+
+    amp = device.type == "cuda"
+    log_path = out / "log.jsonl"
+    progress = Progress(args.steps, step, enabled=(rank == 0))
+    deadline = time.time() + args.minutes * 60 if args.minutes > 0 else float("inf")
+    t_start = time.time()
+    best = None
+    running = None
+
+    def save(final: bool = False) -> None:
+        if rank != 0:
+            return
+        val_iou = validation_iou(model, val)
+        trained = {"data": source.describe(), "steps": step, "batch": args.batch * world, "points": args.points,
+                   "pool": args.pool, "views": args.views, "seconds": round(time.time() - t_start, 1),
+                   "command": "python -m engine " + " ".join(sys.argv[1:]),
+                   "val_iou": round(val_iou, 4), "recipe": "end-to-end (image encoder + decoder, BCE on occupancy)"}
+        train_state = {"optimizer": optimizer.state_dict(), "step": step, "rng": source.get_state()}
+        save_checkpoint(out / "last.pt", model, categories=categories, trained=trained, extra={"train_state": train_state})
+        save_checkpoint(out / "model.pt", model, categories=categories, trained=trained)
+        with log_path.open("a") as f:
+            f.write(json.dumps({"step": step, "val_iou": val_iou, "time": round(time.time() - t_start, 1)}) + "\n")
+        plot_curves(log_path, out / "curves.png")
+
+    while step < args.steps and time.time() < deadline:
+        lr = lr_at(step, args.steps, args.lr)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        batch = pool.sample(args.batch, args.points) if pool is not None else source.fresh_batch(args.batch, args.points)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            logits = train_model(batch["images"], batch["points"])
+        loss = occupancy_loss(logits, batch["occupancy"])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        optimizer.step()
+        step += 1
+        value = loss.item()
+        running = value if running is None else 0.98 * running + 0.02 * value
+        if rank == 0 and (step % 25 == 0 or step == 1):
+            with log_path.open("a") as f:
+                f.write(json.dumps({"step": step, "loss": running, "lr": lr, "time": round(time.time() - t_start, 1)}) + "\n")
+        progress.update(step, f"loss {running:.4f}")
+        if step % args.eval_every == 0 and step < args.steps:
+            save()
+    save(final=True)
+    progress.close()
+    if rank == 0:
+        print(json.dumps({"run": str(out), "steps": step, "checkpoint": str(out / "model.pt"),
+                          "seconds": round(time.time() - t_start, 1)}))
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    return 0

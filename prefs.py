@@ -1,0 +1,67 @@
+"""Add-on preferences: default device and CPU threads. Stored by Blender under this package's name."""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import EnumProperty, IntProperty
+
+DEVICE_ITEMS = (
+    ('AUTO', "Auto", "A CUDA GPU when there is one, else the CPU"),
+    ('CPU', "CPU", "Always the CPU"),
+    ('CUDA', "CUDA", "An NVIDIA GPU through CUDA (fails when there is none)"),
+)
+
+
+class IMDEC_AddonPreferences(bpy.types.AddonPreferences):
+    bl_idname = __package__
+
+    device: EnumProperty(
+        name="Default Device",
+        description="Device the sidebar panel uses unless it picks another one",
+        items=DEVICE_ITEMS,
+        default='AUTO',
+    )
+    threads: IntProperty(
+        name="CPU Threads",
+        description="CPU threads for PyTorch during a reconstruction (0 = all cores)",
+        default=0,
+        min=0,
+        max=1024,
+        soft_max=64,
+    )
+
+    def draw(self, context):
+        layout = self.layout
+        layout.use_property_split = True
+        layout.prop(self, "device")
+        layout.prop(self, "threads")
+
+
+def get_preferences(context=None):
+    """This add-on's preferences, or None when it was registered without being enabled as an add-on."""
+    context = context or bpy.context
+    addon = context.preferences.addons.get(__package__)
+    return addon.preferences if addon is not None else None
+
+
+def preferred_device(context=None) -> str:
+    prefs = get_preferences(context)
+    return prefs.device if prefs is not None else 'AUTO'
+
+
+def preferred_threads(context=None) -> int:
+    prefs = get_preferences(context)
+    return int(prefs.threads) if prefs is not None else 0
+
+
+classes = (IMDEC_AddonPreferences,)
+
+
+def register():
+    for cls in classes:
+        bpy.utils.register_class(cls)
+
+
+def unregister():
+    for cls in reversed(classes):
+        bpy.utils.unregister_class(cls)
