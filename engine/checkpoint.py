@@ -76,7 +76,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     if not path.is_file():
         raise InputError(f"model file {path} does not exist")
     if not zipfile.is_zipfile(path):
-        raise InputError(f"model file {path} is not an imdec checkpoint (not a PyTorch archive; corrupt or wrong file)")
+        raise InputError(f"model file {path} is corrupt or not an imdec checkpoint (not a complete PyTorch archive)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated archives, foreign pickles with code (refused by weights_only)

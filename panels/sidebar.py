@@ -1,0 +1,172 @@
+"""Sidebar panel (View3D > Sidebar > ImDec) and the scene settings it edits.
+
+The model list is read from the files in engine/weights/ without importing the engine (which
+imports PyTorch): drawing the panel never loads the network.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+
+from .. import prefs
+from ..operators import reconstruct as reconstruct_op
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "engine" / "weights"
+MODEL_SUFFIX = ".pt"  # engine.checkpoint.SUFFIX
+
+# Blender keeps only pointers to enum item strings: hold the tuples so they stay alive
+_model_items_cache: list = []
+
+
+def bundled_models() -> list[str]:
+    """Same answer as engine.checkpoint.list_models(), without importing torch."""
+    if not WEIGHTS_DIR.is_dir():
+        return []
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*" + MODEL_SUFFIX) if p.is_file())
+
+
+def model_items(self, context):
+    items = [('DEFAULT', "Default", "The default bundled model")]
+    items += [(name, name, f"Bundled model {name} (engine/weights/{name}{MODEL_SUFFIX})") for name in bundled_models()]
+    items.append(('CUSTOM', "Checkpoint File", "An imdec checkpoint file of your own (.pt)"))
+    _model_items_cache[:] = items
+    return _model_items_cache
+
+
+def _image_changed(self, context):
+    if self.image is not None and self.filepath:
+        self.filepath = ""
+
+
+def _filepath_changed(self, context):
+    if self.filepath and self.image is not None:
+        self.image = None
+
+
+class IMDEC_SceneSettings(bpy.types.PropertyGroup):
+    image: PointerProperty(
+        name="Image",
+        description="Picture of one object; transparency, when present, is the object mask",
+        type=bpy.types.Image,
+        update=_image_changed,
+    )
+    filepath: StringProperty(
+        name="Image File",
+        description="Or a picture file on disk (used instead of the image above)",
+        subtype='FILE_PATH',
+        update=_filepath_changed,
+    )
+    model: EnumProperty(
+        name="Model",
+        description="Network that turns the picture into a shape",
+        items=model_items,
+    )
+    model_path: StringProperty(
+        name="Checkpoint",
+        description="Path of an imdec checkpoint file (.pt)",
+        subtype='FILE_PATH',
+    )
+    resolution: IntProperty(
+        name="Resolution",
+        description="Grid resolution of the surface: 64 previews quickly, 128-256 is detailed",
+        default=128,
+        min=32,
+        max=1024,
+        soft_max=512,
+    )
+    threshold: FloatProperty(
+        name="Threshold",
+        description="Occupancy level of the surface: lower grows the object, higher shrinks it",
+        default=0.5,
+        min=0.01,
+        max=0.99,
+    )
+    device: EnumProperty(
+        name="Device",
+        description="Where the network runs",
+        items=(('PREFERENCES', "Preferences", "The default device from the add-on's preferences"),)
+        + prefs.DEVICE_ITEMS,
+        default='PREFERENCES',
+    )
+    use_preview: BoolProperty(
+        name="Quick Preview",
+        description="Show a coarse mesh first while the full resolution is computed",
+        default=True,
+    )
+    preview_resolution: IntProperty(
+        name="Preview Resolution",
+        default=64,
+        min=32,
+        max=256,
+    )
+
+    def model_argument(self) -> str:
+        """What the operator's `model` gets: "" for the default, a bundled name, or a file path."""
+        choice = self.model
+        if choice == 'CUSTOM':
+            return self.model_path
+        if choice in ('DEFAULT', ''):
+            return ""
+        return choice
+
+    def device_argument(self, context) -> str:
+        return prefs.preferred_device(context) if self.device == 'PREFERENCES' else self.device
+
+
+class IMDEC_PT_reconstruct(bpy.types.Panel):
+    bl_idname = "IMDEC_PT_reconstruct"
+    bl_label = "Image to Mesh"
+    bl_space_type = 'VIEW_3D'
+    bl_region_type = 'UI'
+    bl_category = "ImDec"
+
+    def draw(self, context):
+        layout = self.layout
+        settings = context.scene.imdec
+
+        layout.template_ID(settings, "image", open="image.open")
+        layout.prop(settings, "filepath", text="")
+        has_image = settings.image is not None or bool(settings.filepath)
+
+        col = layout.column()
+        col.use_property_split = True
+        col.use_property_decorate = False
+        col.prop(settings, "model")
+        if settings.model == 'CUSTOM':
+            col.prop(settings, "model_path", text="File")
+        col.prop(settings, "resolution")
+        col.prop(settings, "threshold")
+        col.prop(settings, "device")
+        row = col.row(heading="Preview")
+        row.prop(settings, "use_preview", text="")
+        sub = row.row()
+        sub.active = settings.use_preview
+        sub.prop(settings, "preview_resolution", text="")
+
+        job = reconstruct_op.active_job()
+        if job is not None:
+            box = layout.box()
+            box.label(text=f"Reconstructing: {job.stage} {int(100 * job.fraction)}%", icon='SORTTIME')
+            box.label(text="Press Esc to cancel")
+            return
+
+        row = layout.row()
+        row.scale_y = 1.5
+        row.enabled = has_image
+        op = row.operator("imdec.reconstruct", text="Reconstruct from Image", icon='MESH_MONKEY')
+        if settings.filepath:
+            op.filepath = settings.filepath
+        elif settings.image is not None:
+            op.image = settings.image.name
+        op.resolution = settings.resolution
+        op.threshold = settings.threshold
+        op.model = settings.model_argument()
+        op.device = settings.device_argument(context)
+        if not has_image:
+            layout.label(text="Open or pick an image of an object above", icon='INFO')
+
+
+classes = (IMDEC_SceneSettings, IMDEC_PT_reconstruct)
