@@ -283,18 +283,47 @@ class SparseGrid:
             known[real] = found
         return out, known
 
+    def gather_rows(self, starts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+        """Values of the rows of ``length`` nodes along z starting at padded indices ``starts``
+        [R, 3]: (float32 [R, length], known bool [R, length]); two binary searches per row (the
+        rows' known nodes are contiguous in the sorted keys) instead of one per node."""
+        r = len(starts)
+        out = np.full((r, length), np.float32(self.level - OUTSIDE_MARGIN))
+        known = np.ones((r, length), bool)
+        z = starts[:, 2:3] + np.arange(length)[None]
+        rowreal = ((starts[:, :2] >= 1) & (starts[:, :2] <= self.n)).all(1)
+        real = rowreal[:, None] & (z >= 1) & (z <= self.n)
+        out[real] = np.nan
+        known[real] = False
+        if len(self.keys) == 0 or not rowreal.any():
+            return out, known
+        k0 = self.key(starts)
+        a = np.searchsorted(self.keys, k0)
+        b = np.searchsorted(self.keys, k0 + length)
+        cnt = np.where(rowreal, b - a, 0)
+        tot = int(cnt.sum())
+        if tot:
+            row = np.repeat(np.arange(r), cnt)
+            first = np.repeat(a - np.concatenate([[0], np.cumsum(cnt)[:-1]]), cnt)
+            pos = first + np.arange(tot)
+            off = self.keys[pos] - k0[row]
+            out[row, off] = self.values[pos]
+            known[row, off] = True
+        return out, known
+
     def fetch(self, idx: np.ndarray, ev: _Evaluator) -> np.ndarray:
         """Values at padded indices [M, 3], evaluating the real nodes not known yet (once each)."""
         out = np.full(len(idx), np.float32(self.level - OUTSIDE_MARGIN))
         real = self.real(idx)
         if real.any():
-            k = self.key(idx[real])
+            # unique sorted keys: fewer and sorted needles make the binary searches fast
+            k, inv = np.unique(self.key(idx[real]), return_inverse=True)
             pos, found = self.find(k)
             if not found.all():
-                miss = np.unique(k[~found])
+                miss = k[~found]
                 self.insert(miss, ev(self.decode(miss)))
                 pos, found = self.find(k)
-            out[real] = self.values[pos]
+            out[real] = self.values[pos][inv.reshape(-1)]
         return out
 
     def occupancy(self) -> np.ndarray:
@@ -323,22 +352,27 @@ def _dilate26(a: np.ndarray) -> np.ndarray:
 
 
 def _flood_signs(s: np.ndarray) -> np.ndarray:
-    """s int8 [..., D, H, W] in {-1, 0, +1}: give every 0 the sign of a 26-connected signed
-    neighbour, repeatedly; where both signs touch (never, when the surface was tracked
-    completely) outside wins; regions touching no sign become outside (their cells cross nothing
-    either way)."""
+    """s int8 [..., D, H, W] in {-1, 0, +1}: give every 0 the sign of the signed nodes its
+    26-connected region of 0s touches. Valid because an unknown node is a corner of no crossed
+    cell, so it has the sign of all its 26 neighbours. Leading axes are independent blocks. Where
+    both signs touch a region (never when the surface was tracked completely) outside wins; a
+    region touching no sign becomes outside (its cells cross nothing either way)."""
+    from scipy import ndimage
+
     s = np.array(s, np.int8)
-    while True:
-        unk = s == 0
-        if not unk.any():
-            return s
-        neg = _dilate26(s < 0) & unk
-        pos = _dilate26(s > 0) & unk & ~neg
-        if not (neg.any() or pos.any()):
-            s[unk] = -1
-            return s
-        s[neg] = -1
-        s[pos] = 1
+    unk = s == 0
+    if not unk.any():
+        return s
+    st = np.zeros((3,) * s.ndim, bool)
+    st[(1,) * (s.ndim - 3)] = True  # 3x3x3 within each block, nothing across blocks
+    lab, nl = ndimage.label(unk, structure=st)
+    pos = np.zeros(nl + 1, bool)
+    neg = np.zeros(nl + 1, bool)
+    pos[lab[_dilate26(s > 0) & unk]] = True
+    neg[lab[_dilate26(s < 0) & unk]] = True
+    sign = np.where(neg | ~pos, -1, 1).astype(np.int8)
+    s[unk] = sign[lab[unk]]
+    return s
 
 
 # ----------------------------------------------------------------------------------------------
@@ -527,7 +561,8 @@ def _mesh_sparse(grid: SparseGrid, cell_idx_fn, cells: np.ndarray, cp: int, n: i
         c = cell_idx_fn(cells[s:s + (1 << 20)]) // b
         bkeys.append(np.unique((c[:, 0] * nbx + c[:, 1]) * nbx + c[:, 2]))
     bkeys = np.unique(np.concatenate(bkeys))
-    local = np.stack(np.meshgrid(*(np.arange(b + 1),) * 3, indexing="ij"), -1).reshape(-1, 3)
+    local_rows = np.stack(np.meshgrid(np.arange(b + 1), np.arange(b + 1), [0], indexing="ij"),
+                          -1).reshape(-1, 3)
     hi = np.float32(level + OUTSIDE_MARGIN)
     lo = np.float32(level - OUTSIDE_MARGIN)
     for s in range(0, len(bkeys), batch):
@@ -536,8 +571,9 @@ def _mesh_sparse(grid: SparseGrid, cell_idx_fn, cells: np.ndarray, cp: int, n: i
         bc[:, 0], r = np.divmod(k, nbx * nbx)
         bc[:, 1], bc[:, 2] = np.divmod(r, nbx)
         origins = bc * b
-        nodes = (origins[:, None, :] + local[None]).reshape(-1, 3)
-        vals, known = grid.lookup(nodes)
+        rows = (origins[:, None, :] + local_rows[None]).reshape(-1, 3)
+        vals, known = grid.gather_rows(rows, b + 1)
+        vals, known = vals.reshape(-1), known.reshape(-1)
         shape = (len(k), b + 1, b + 1, b + 1)
         if not known.all():
             sg = np.where(known, np.where(vals > level, 1, -1), 0).astype(np.int8)
@@ -728,6 +764,6 @@ def _floor_from_cells_idx(grid: SparseGrid, cdecode, cells: np.ndarray, chunk: i
         c = cdecode(cells[s:s + chunk])
         corners = (c[:, None, :] + _OFF8[None]).reshape(-1, 3)
         corners = corners[grid.real(corners)]
-        pos, found = grid.find(grid.key(corners))
+        pos, found = grid.find(np.unique(grid.key(corners)))
         mark[pos[found]] = True
     return int(mark.sum())

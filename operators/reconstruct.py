@@ -149,6 +149,7 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
         started = time.perf_counter()
         try:
             source = sources.resolve_source(context, self.filepath, self.image)
+            sources.check_file(source)
             model = resolve_model(context, self.model)
             from ..engine.errors import InputError
         except sources.SourceError as exc:

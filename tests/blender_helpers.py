@@ -1,0 +1,335 @@
+"""Blender scenarios for tests/test_blender.py, each run in its own process with the real bpy module:
+
+    BLENDER_USER_RESOURCES=/tmp/x python tests/blender_helpers.py addon --zip imdec.zip --model m.pt --image a.png
+
+The user-resources folder must be set before bpy is imported (Blender reads it once), hence one
+process per scenario. The scenario installs the extension zip with Blender's own installer into
+that folder, runs its steps, and prints one line `IMDEC_RESULT {json}` whose keys are the steps;
+a step that raised holds {"exception": "..."} so one failure does not hide the others.
+The process ends with os._exit(): the bpy module can hang in its exit handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+
+MODULE = "bl_ext.user_default.imdec"
+RESULT_PREFIX = "IMDEC_RESULT "
+
+
+def counts(bpy) -> dict:
+    return {"objects": len(bpy.data.objects), "meshes": len(bpy.data.meshes),
+            "scene_objects": len(bpy.context.scene.objects)}
+
+
+def inspect_object(bpy, obj, context) -> dict:
+    import numpy as np
+
+    mesh = obj.data
+    n_v, n_f, n_e = len(mesh.vertices), len(mesh.polygons), len(mesh.edges)
+    co = np.empty(3 * n_v, np.float32)
+    mesh.vertices.foreach_get("co", co)
+    co = co.reshape(-1, 3)
+    # closed: every edge is used by exactly two faces (count edge usage through the face loops)
+    loop_edges = np.empty(len(mesh.loops), np.int32)
+    mesh.loops.foreach_get("edge_index", loop_edges)
+    usage = np.bincount(loop_edges, minlength=n_e)
+    smooth = np.empty(n_f, bool)
+    mesh.polygons.foreach_get("use_smooth", smooth)
+    sizes = np.empty(n_f, np.int32)
+    mesh.polygons.foreach_get("loop_total", sizes)
+    return {
+        "name": obj.name,
+        "mesh_name": mesh.name,
+        "type": obj.type,
+        "collections": [c.name for c in obj.users_collection],
+        "active_collection": context.collection.name,
+        "in_active_collection": obj.name in context.collection.objects,
+        "selected": obj.select_get(),
+        "active": context.view_layer.objects.active == obj,
+        "selected_objects": [o.name for o in context.view_layer.objects.selected],
+        "location": list(obj.location),
+        "cursor": list(context.scene.cursor.location),
+        "vertices": n_v,
+        "faces": n_f,
+        "edges": n_e,
+        "triangles_only": bool((sizes == 3).all()) if n_f else False,
+        "edge_face_min": int(usage.min()) if n_e else 0,
+        "edge_face_max": int(usage.max()) if n_e else 0,
+        "bounds_min": co.min(axis=0).tolist() if n_v else None,
+        "bounds_max": co.max(axis=0).tolist() if n_v else None,
+        "smooth": bool(smooth.all()) if n_f else False,
+    }
+
+
+def call_operator(bpy, *op_args, **kwargs) -> dict:
+    """Run bpy.ops.imdec.reconstruct and describe what happened (result, error, new datablocks)."""
+    before = counts(bpy)
+    names_before = set(bpy.data.objects.keys())
+    t0 = time.perf_counter()
+    out = {"kwargs": {k: v for k, v in kwargs.items() if isinstance(v, (str, int, float))}}
+    try:
+        out["result"] = sorted(bpy.ops.imdec.reconstruct(*op_args, **kwargs))
+    except RuntimeError as exc:
+        out["error"] = str(exc)
+    out["seconds"] = time.perf_counter() - t0
+    out["counts_before"], out["counts_after"] = before, counts(bpy)
+    new = [n for n in bpy.data.objects.keys() if n not in names_before]
+    out["new_objects"] = new
+    if len(new) == 1:
+        out["object"] = inspect_object(bpy, bpy.data.objects[new[0]], bpy.context)
+    return out
+
+
+class Steps:
+    def __init__(self):
+        self.results: dict = {}
+
+    def run(self, name, fn, *args, **kwargs):
+        try:
+            self.results[name] = fn(*args, **kwargs)
+        except Exception as exc:  # recorded; the test of this step fails with the traceback
+            self.results[name] = {"exception": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        return self.results[name]
+
+
+def install(bpy, zip_path: str) -> dict:
+    t0 = time.perf_counter()
+    result = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
+    return {"result": sorted(result), "seconds": time.perf_counter() - t0,
+            "addons": [a.module for a in bpy.context.preferences.addons],
+            "directory": os.path.join(bpy.utils.user_resource('EXTENSIONS'), "user_default", "imdec"),
+            "installed_files": sorted(os.listdir(os.path.join(bpy.utils.user_resource('EXTENSIONS'), "user_default", "imdec")))}
+
+
+def registration(bpy) -> dict:
+    panel = getattr(bpy.types, "IMDEC_PT_reconstruct", None)
+    addon = bpy.context.preferences.addons.get(MODULE)
+    prefs = addon.preferences if addon else None
+    op = bpy.types.IMDEC_OT_reconstruct if hasattr(bpy.types, "IMDEC_OT_reconstruct") else None
+    props = {}
+    if op is not None:
+        rna = bpy.ops.imdec.reconstruct.get_rna_type()
+        for p in rna.properties:
+            if p.identifier == "rna_type":
+                continue
+            info = {"type": p.type, "subtype": getattr(p, "subtype", None)}
+            if p.type in ("INT", "FLOAT"):
+                info.update(default=p.default, soft_min=p.soft_min, soft_max=p.soft_max)
+            elif p.type == "ENUM":
+                info.update(default=p.default, items=[i.identifier for i in p.enum_items])
+            elif p.type == "STRING":
+                info.update(default=p.default)
+            props[p.identifier] = info
+    return {
+        "operator": op is not None,
+        "bl_idname": getattr(op, "bl_idname", None),
+        "bl_options": sorted(getattr(op, "bl_options", ())) if op else None,
+        "properties": props,
+        "panel": panel is not None,
+        "panel_category": getattr(panel, "bl_category", None),
+        "panel_space": getattr(panel, "bl_space_type", None),
+        "panel_region": getattr(panel, "bl_region_type", None),
+        "scene_settings": hasattr(bpy.types.Scene, "imdec"),
+        "scene_resolution": bpy.context.scene.imdec.resolution if hasattr(bpy.types.Scene, "imdec") else None,
+        "preferences": prefs is not None,
+        "preferences_threads": getattr(prefs, "threads", None),
+        "preferences_device": getattr(prefs, "device", None),
+        "torch_imported_at_register": "torch" in sys.modules,
+    }
+
+
+def failures(bpy, args, workdir: str) -> dict:
+    out = {}
+    out["missing_file"] = call_operator(bpy, filepath=os.path.join(workdir, "no-such-picture.png"), model=args.model)
+    out["resolution_8"] = call_operator(bpy, filepath=args.image, model=args.model, resolution=8)
+    corrupt = os.path.join(workdir, "corrupt.pt")
+    with open(corrupt, "wb") as fh:
+        fh.write(b"PK\x03\x04 this is not a checkpoint" * 10)
+    out["corrupt_model"] = call_operator(bpy, filepath=args.image, model=corrupt)
+    out["unknown_datablock"] = call_operator(bpy, image="No Such Image", model=args.model)
+    bpy.context.scene.imdec.filepath = ""
+    bpy.context.scene.imdec.image = None
+    out["no_image"] = call_operator(bpy, model=args.model)
+    # an image datablock whose file has gone: no pixels
+    gone = os.path.join(workdir, "gone.png")
+    shutil.copy(args.image, gone)
+    img = bpy.data.images.load(gone)
+    os.remove(gone)
+    img.reload()
+    out["no_pixels"] = call_operator(bpy, image=img.name, model=args.model)
+    bpy.data.images.remove(img)
+    return out
+
+
+def worker_job(bpy, args) -> dict:
+    """The modal operator's machinery without a window: WorkerJob + the operator's mesh building."""
+    import importlib
+
+    import numpy as np
+
+    job_mod = importlib.import_module(MODULE + ".operators.job")
+    op_mod = importlib.import_module(MODULE + ".operators.reconstruct")
+    meshes = importlib.import_module(MODULE + ".operators.meshes")
+    sources = importlib.import_module(MODULE + ".operators.sources")
+    out = {}
+
+    img = bpy.data.images.load(args.image)
+    job = job_mod.WorkerJob(pythonpath=op_mod.worker_pythonpath())
+    pixels = job.path("pixels.npy")
+    np.save(pixels, sources.image_pixels(img))
+    t0 = time.perf_counter()
+    job.start({"image": pixels, "image_name": img.name, "output": job.path("result.npz"), "model": args.model,
+               "resolution": 48, "threshold": 0.5, "device": "cpu", "threads": 1, "preview": 32})
+    events = job.wait(timeout=300)
+    out["seconds"] = time.perf_counter() - t0
+    out["events"] = [e.get("event") for e in events]
+    out["stages"] = sorted({e.get("stage") for e in events if e.get("event") == "progress"})
+    out["fractions"] = [e.get("fraction") for e in events if e.get("event") == "progress"]
+    done = [e for e in events if e.get("event") == "done"]
+    out["stderr"] = list(job.stderr_tail)
+    if done:
+        with np.load(done[0]["output"]) as data:
+            vertices, faces = np.array(data["vertices"]), np.array(data["faces"])
+        before = counts(bpy)
+        obj = meshes.build_object(bpy.context, "job " + img.name, vertices, faces)
+        out["object"] = inspect_object(bpy, obj, bpy.context)
+        out["counts_delta"] = counts(bpy)["objects"] - before["objects"]
+    job.cleanup()
+    out["tmpdir_removed"] = not os.path.exists(job.tmpdir)
+
+    # cancel mid-way: the process ends and the job's folder is gone
+    before = counts(bpy)
+    job = job_mod.WorkerJob(pythonpath=op_mod.worker_pythonpath())
+    job.start({"image": args.image, "output": job.path("result.npz"), "model": args.model,
+               "resolution": 1024, "device": "cpu", "threads": 1})
+    deadline = time.monotonic() + 120
+    first = []
+    while time.monotonic() < deadline and not any(e.get("event") in ("progress", "exit") for e in first):
+        first += job.poll()
+        time.sleep(0.05)
+    out["cancel_seen_before"] = [e.get("event") for e in first]
+    t0 = time.perf_counter()
+    job.cancel()
+    out["cancel_seconds"] = time.perf_counter() - t0
+    out["cancel_returncode"] = job.process.returncode
+    out["cancel_tmpdir_removed"] = not os.path.exists(job.tmpdir)
+    out["cancel_counts_unchanged"] = counts(bpy) == before
+    return out
+
+
+def big_mesh(bpy, triangles: int = 1_000_000) -> dict:
+    """Time the operator's mesh building on a closed torus of `triangles` triangles."""
+    import importlib
+
+    import numpy as np
+
+    meshes = importlib.import_module(MODULE + ".operators.meshes")
+    n = 1000
+    m = triangles // (2 * n)
+    u, v = np.meshgrid(np.arange(n), np.arange(m), indexing="ij")
+    a, b = 2 * np.pi * u / n, 2 * np.pi * v / m
+    r = 0.3 + 0.1 * np.cos(b)
+    verts = np.stack([r * np.cos(a), r * np.sin(a), 0.1 * np.sin(b)], -1).reshape(-1, 3).astype(np.float32)
+    i00, i10 = u * m + v, ((u + 1) % n) * m + v
+    i01, i11 = u * m + (v + 1) % m, ((u + 1) % n) * m + (v + 1) % m
+    faces = np.concatenate([np.stack([i00, i10, i11], -1).reshape(-1, 3),
+                            np.stack([i00, i11, i01], -1).reshape(-1, 3)]).astype(np.int32)
+    t0 = time.perf_counter()
+    obj = meshes.build_object(bpy.context, "big torus", verts, faces)
+    seconds = time.perf_counter() - t0
+    info = {"triangles": len(faces), "seconds": seconds, "faces": len(obj.data.polygons),
+            "vertices": len(obj.data.vertices)}
+    meshes.remove_object(obj)
+    return info
+
+
+def scenario_addon(args) -> dict:
+    import bpy
+
+    steps = Steps()
+    workdir = tempfile.mkdtemp(prefix="imdec-scenario-")
+    steps.run("install", install, bpy, args.zip)
+    steps.run("registration", registration, bpy)
+
+    scene = bpy.context.scene
+    scene.cursor.location = (0.5, -1.0, 2.0)
+    steps.run("file", call_operator, bpy, filepath=args.image, model=args.model, resolution=64)
+    steps.run("file_128", call_operator, bpy, filepath=args.image, model=args.model, resolution=128)
+    steps.run("file_64_again", call_operator, bpy, filepath=args.image, model=args.model, resolution=64)
+
+    def datablock():
+        img = bpy.data.images.load(args.image)
+        out = call_operator(bpy, image=img.name, model=args.model, resolution=64)
+        img.pack()
+        out["packed"] = call_operator(bpy, image=img.name, model=args.model, resolution=48)
+        return out
+
+    steps.run("datablock", datablock)
+
+    def panel_choice():
+        scene.imdec.filepath = args.image
+        out = call_operator(bpy, model=args.model, resolution=48)
+        scene.imdec.filepath = ""
+        return out
+
+    steps.run("panel_choice", panel_choice)
+    steps.run("invoke_in_background", call_operator, bpy, "INVOKE_DEFAULT", filepath=args.image,
+              model=args.model, resolution=40)
+    steps.run("failures", failures, bpy, args, workdir)
+
+    def toggle():
+        out = {}
+        bpy.ops.preferences.addon_disable(module=MODULE)
+        out["disabled_operator"] = hasattr(bpy.types, "IMDEC_OT_reconstruct")
+        out["disabled_panel"] = hasattr(bpy.types, "IMDEC_PT_reconstruct")
+        out["disabled_scene_settings"] = hasattr(bpy.types.Scene, "imdec")
+        bpy.ops.preferences.addon_enable(module=MODULE)
+        out["enabled_operator"] = hasattr(bpy.types, "IMDEC_OT_reconstruct")
+        out["enabled_panel"] = hasattr(bpy.types, "IMDEC_PT_reconstruct")
+        out["again"] = call_operator(bpy, filepath=args.image, model=args.model, resolution=48)
+        return out
+
+    steps.run("toggle", toggle)
+    steps.run("worker_job", worker_job, bpy, args)
+    if args.big_mesh:
+        steps.run("big_mesh", big_mesh, bpy, args.big_mesh)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return steps.results
+
+
+SCENARIOS = {"addon": scenario_addon}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("--zip", required=True)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--image", required=True)
+    parser.add_argument("--big-mesh", type=int, default=0, help="also time building a mesh of this many triangles")
+    args = parser.parse_args()
+    if not os.environ.get("BLENDER_USER_RESOURCES"):
+        print("set BLENDER_USER_RESOURCES to a scratch folder first", file=sys.stderr)
+        os._exit(2)
+    code = 0
+    try:
+        result = SCENARIOS[args.scenario](args)
+    except Exception as exc:
+        result = {"exception": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()}
+        code = 1
+    sys.stdout.write("\n" + RESULT_PREFIX + json.dumps(result) + "\n")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    main()
