@@ -1,10 +1,12 @@
-# imdec: `make demo` and `make test` work on a fresh clone (Python 3.11, network to PyPI).
+# imdec: `make demo` and `make test` work on a fresh clone (Python 3.11 and access to PyPI).
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PLATFORM ?= linux-x64
+DEMO_ARGS ?=
 
-.PHONY: venv test demo extension wheels bench evaluate clean
+.PHONY: venv test test-blender demo extension extension-nowheels wheels wheels-all bench evaluate samples clean
 
 venv: $(STAMP)
 
@@ -15,26 +17,41 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+# the whole suite: engine, command line, extraction, data, training, and real-Blender tests
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
-demo: $(STAMP) extension
-	$(PY) tools/demo.py --out out
+test-blender: $(STAMP)
+	$(PY) -m pytest -q tests/test_blender.py
 
+# headless Blender: reconstruct docs/samples/chair.png -> out/demo.blend, out/demo.obj, out/demo.png
+demo: $(STAMP)
+	$(PY) tools/demo.py --image docs/samples/chair.png --out out $(DEMO_ARGS)
+
+# dist/imdec-<version>-<platform>.zip for linux-x64, windows-x64, macos-arm64 with that platform's
+# wheels from wheels/, built and validated by Blender's own extension builder
 extension: $(STAMP)
-	$(PY) tools/build_extension.py --out dist
+	$(PY) tools/build_extension.py --output-dir dist
 
-# Fill wheels/ for one platform before `make extension` to build a self-contained zip, e.g.
-#   make wheels PLATFORM=windows-x64
-PLATFORM ?= linux-x64
+# one zip without wheels, for a Blender whose Python already has the dependencies
+extension-nowheels: $(STAMP)
+	$(PY) tools/build_extension.py --output-dir dist --no-wheels --no-split
+
+# fill wheels/ for one platform (make wheels PLATFORM=windows-x64); needs network
 wheels: $(STAMP)
 	$(PY) tools/fetch_wheels.py --platform $(PLATFORM) --python 3.11
 
+wheels-all: $(STAMP)
+	for p in linux-x64 windows-x64 macos-arm64; do $(PY) tools/fetch_wheels.py --platform $$p --python 3.11 || exit 1; done
+
 bench: $(STAMP)
-	$(PY) -m engine bench --json
+	$(PY) -m engine bench
 
 evaluate: $(STAMP)
-	$(PY) -m engine evaluate --json
+	$(PY) -m engine evaluate
+
+samples: $(STAMP)
+	$(PY) tools/make_samples.py --out docs/samples
 
 clean:
 	rm -rf dist out build .pytest_cache

@@ -35,7 +35,8 @@ def output_paths(images: list[str], output: str, fmt: str | None) -> list[Path]:
 
 
 def run(args) -> int:
-    from .reconstruct import reconstruct, validate_request, pick_device
+    from .options import validate_request
+    from .reconstruct import pick_device, reconstruct
     from .checkpoint import resolve_model
     from .cli import print_json
 

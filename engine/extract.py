@@ -270,19 +270,6 @@ class SparseGrid:
         self.keys = np.insert(self.keys, pos, keys)
         self.values = np.insert(self.values, pos, values)
 
-    def lookup(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Values at padded indices [M, 3]: (float32 [M], known bool [M]); non-real nodes are known
-        outside; unknown real nodes get NaN."""
-        out = np.full(len(idx), np.float32(self.level - OUTSIDE_MARGIN))
-        known = np.ones(len(idx), bool)
-        real = self.real(idx)
-        if real.any():
-            pos, found = self.find(self.key(idx[real]))
-            v = np.where(found, self.values[pos], np.float32(np.nan)).astype(np.float32)
-            out[real] = v
-            known[real] = found
-        return out, known
-
     def gather_rows(self, starts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
         """Values of the rows of ``length`` nodes along z starting at padded indices ``starts``
         [R, 3]: (float32 [R, length], known bool [R, length]); two binary searches per row (the
@@ -298,8 +285,10 @@ class SparseGrid:
         if len(self.keys) == 0 or not rowreal.any():
             return out, known
         k0 = self.key(starts)
+        # the run must not spill into the next row: stop at z = N (the last stored z)
+        span = np.clip(self.n + 1 - starts[:, 2], 0, length)
         a = np.searchsorted(self.keys, k0)
-        b = np.searchsorted(self.keys, k0 + length)
+        b = np.searchsorted(self.keys, k0 + span)
         cnt = np.where(rowreal, b - a, 0)
         tot = int(cnt.sum())
         if tot:
@@ -393,7 +382,7 @@ class _Progress:
         if self.cb is None:
             return
         f = float(min(1.0, max(self.last, f)))
-        if f - self.last >= 0.005 or f >= 1.0:
+        if f - self.last >= 0.005 or (f >= 1.0 > self.last):
             self.last = f
             self.cb(f)
 
@@ -401,6 +390,8 @@ class _Progress:
 # If the coarse level finds no inside point at all, it is refined (halving S, reusing the samples)
 # up to this many times base_resolution samples per axis before concluding the shape is empty.
 _MAX_DETECT = 4
+# cells handled at once by a tracking step (memory: ~200 bytes each)
+_WAVE_BATCH = 1 << 17
 
 
 def _coarse_level(grid: SparseGrid, ev: _Evaluator, n: int, s_: int):
@@ -500,36 +491,38 @@ def _adaptive_values(ev: _Evaluator, n: int, level: float, base: int, dilate: in
         return processed[pos] == k
 
     def track(front_keys):
-        nonlocal processed, found
+        nonlocal processed, found, exact
         front_keys = np.unique(front_keys)
         front_keys = front_keys[~is_processed(front_keys)]
         new_cross = []
         while len(front_keys):
-            cells = cdecode(front_keys)
-            corners = (cells[:, None, :] + _OFF8[None]).reshape(-1, 3)
-            ins = (grid.fetch(corners, ev) > level).reshape(-1, 8)
-            cnt = ins.sum(1)
-            cross = (cnt > 0) & (cnt < 8)
             processed = np.insert(processed, np.searchsorted(processed, front_keys), front_keys)
-            crossed.append(front_keys[cross])
-            new_cross.append(front_keys[cross])
-            found += int(cross.sum())
-            progress(0.05 + 0.75 * min(1.0, found / estimate))
             cand = []
-            for a in range(3):
-                for side in (0, 1):
-                    fc = ins[:, _FACES[a][side]].sum(1)
-                    mixed = (fc > 0) & (fc < 4)
-                    if mixed.any():
-                        cand.append(cells[mixed] + (2 * side - 1) * _EYE[a])
-            if not cand:
-                break
-            cand = np.concatenate(cand)
-            cand = cand[in_range(cand)]
-            ck = np.unique(ckey(cand))
-            front_keys = ck[~is_processed(ck)]
+            for s in range(0, len(front_keys), _WAVE_BATCH):  # bounded memory per step
+                fk = front_keys[s:s + _WAVE_BATCH]
+                cells = cdecode(fk)
+                corners = (cells[:, None, :] + _OFF8[None]).reshape(-1, 3)
+                ins = (grid.fetch(corners, ev) > level).reshape(-1, 8)
+                cnt = ins.sum(1)
+                cross = (cnt > 0) & (cnt < 8)
+                exact &= bool(cross.all())
+                crossed.append(fk[cross])
+                new_cross.append(fk[cross])
+                found += int(cross.sum())
+                progress(0.05 + 0.75 * min(1.0, found / estimate))
+                for a in range(3):
+                    for side in (0, 1):
+                        fc = ins[:, _FACES[a][side]].sum(1)
+                        mixed = (fc > 0) & (fc < 4)
+                        if mixed.any():
+                            nb = cells[mixed] + (2 * side - 1) * _EYE[a]
+                            ck = np.unique(ckey(nb[in_range(nb)]))
+                            cand.append(ck[~is_processed(ck)])
+            front_keys = np.unique(np.concatenate(cand)) if cand else np.zeros(0, np.int64)
         return np.concatenate(new_cross) if new_cross else np.zeros(0, np.int64)
 
+    pre_keys = grid.keys.copy()  # coarse and bisection samples
+    exact = True  # every tracked cell was crossed: then every node tracking evaluated is floor
     if len(seeds):
         seeds = seeds[in_range(seeds)]
         src = track(ckey(seeds))
@@ -537,14 +530,42 @@ def _adaptive_values(ev: _Evaluator, n: int, level: float, base: int, dilate: in
         for _ in range(max(0, int(dilate))):
             if len(src) == 0:
                 break
-            ring = (cdecode(src)[:, None, :] + _OFF27[None]).reshape(-1, 3)
-            ring = ring[in_range(ring)]
-            ring_keys = np.unique(ckey(ring))
-            ring_keys = ring_keys[~is_processed(ring_keys)]
+            parts = []
+            for s in range(0, len(src), 1 << 16):  # chunked: 27 neighbours per cell
+                ring = (cdecode(src[s:s + (1 << 16)])[:, None, :] + _OFF27[None]).reshape(-1, 3)
+                ring_keys = np.unique(ckey(ring[in_range(ring)]))
+                parts.append(ring_keys[~is_processed(ring_keys)])
+            ring_keys = np.unique(np.concatenate(parts))
             newc = track(ring_keys)
             src = np.union1d(ring_keys, newc)
     cells = np.sort(np.concatenate(crossed)) if crossed else np.zeros(0, np.int64)
-    return grid, cells, cp, cdecode
+    if exact:
+        # floor = nodes tracking evaluated + those coarse/bisection samples that touch a crossed cell
+        pre = grid.decode(pre_keys)
+        touch = np.zeros(len(pre), bool)
+        if len(cells):
+            for d in _OFF8:
+                c = pre - d
+                ok = in_range(c)
+                k = ckey(c[ok])
+                pos = np.minimum(np.searchsorted(cells, k), len(cells) - 1)
+                touch[np.nonzero(ok)[0][cells[pos] == k]] = True
+        floor = len(grid) - len(pre_keys) + int(touch.sum())
+    else:
+        floor = _floor_from_cells(grid, cdecode, cells)
+    return grid, cells, cp, cdecode, floor
+
+
+def _floor_from_cells(grid: SparseGrid, cdecode, cells: np.ndarray, chunk: int = 1 << 18) -> int:
+    """Count the known real nodes that are corners of the crossed cells (chunked)."""
+    mark = np.zeros(len(grid), bool)
+    for s in range(0, len(cells), chunk):
+        c = cdecode(cells[s:s + chunk])
+        corners = (c[:, None, :] + _OFF8[None]).reshape(-1, 3)
+        corners = corners[grid.real(corners)]
+        pos, found = grid.find(np.unique(grid.key(corners)))
+        mark[pos[found]] = True
+    return int(mark.sum())
 
 
 def _mesh_sparse(grid: SparseGrid, cell_idx_fn, cells: np.ndarray, cp: int, n: int, level: float,
@@ -609,11 +630,11 @@ def _dense_extract(ev: _Evaluator, n: int, level: float, brick: int, progress: _
             slab[0] = prev
             j0 = 1
         lo_x, hi_x = max(1, px0 + j0), min(n, px0 + b)
-        if lo_x <= hi_x:
-            v = ev(_grid_index(n, lo_x, hi_x + 1)).reshape(hi_x - lo_x + 1, n, n)
-            slab[lo_x - px0:hi_x - px0 + 1, 1:n + 1, 1:n + 1] = v
+        for x in range(lo_x, hi_x + 1):  # one plane of N^2 points at a time
+            v = ev(_grid_index(n, x, x + 1)).reshape(n, n)
+            slab[x - px0, 1:n + 1, 1:n + 1] = v
             if occ is not None:
-                occ[lo_x - 1:hi_x] = v > level
+                occ[x - 1] = v > level
         prev = slab[b].copy()
         t_eval += time.perf_counter() - t0
         ins = slab > level
@@ -727,15 +748,14 @@ def extract_mesh(fn: PointFn, resolution: int, level: float = 0.0, *, method: st
     ev = _Evaluator(fn, n, chunk, device)
     t0 = time.perf_counter()
     if method == "adaptive":
-        grid, cells, cp, cdecode = _adaptive_values(ev, n, level, base_resolution, dilate, prog)
-        floor = _floor_from_cells_idx(grid, cdecode, cells)
+        grid, cells, cp, cdecode, floor = _adaptive_values(ev, n, level, base_resolution, dilate, prog)
         t1 = time.perf_counter()
         (v, f), _ = _mesh_sparse(grid, cdecode, cells, cp, n, level, brick, prog)
         t2 = time.perf_counter()
         seconds = {"evaluate": t1 - t0, "mesh": t2 - t1}
         kept = grid if keep_values else None
     elif method == "dense":
-        v, f, floor, occ, t_eval, t_mesh = _dense_extract(ev, n, level, brick, prog, keep_values)
+        v, f, floor, occ, t_eval, _ = _dense_extract(ev, n, level, brick, prog, keep_values)
         total = time.perf_counter() - t0
         seconds = {"evaluate": t_eval, "mesh": total - t_eval}
         kept = occ
@@ -756,14 +776,3 @@ def extract_mesh(fn: PointFn, resolution: int, level: float = 0.0, *, method: st
     prog(1.0)
     return Extraction(vertices=v, faces=f, resolution=n, queries=ev.queries, seconds=seconds,
                       peak_points=ev.peak, method=method, floor=floor, grid=kept, level=level)
-
-
-def _floor_from_cells_idx(grid: SparseGrid, cdecode, cells: np.ndarray, chunk: int = 1 << 18) -> int:
-    mark = np.zeros(len(grid), bool)
-    for s in range(0, len(cells), chunk):
-        c = cdecode(cells[s:s + chunk])
-        corners = (c[:, None, :] + _OFF8[None]).reshape(-1, 3)
-        corners = corners[grid.real(corners)]
-        pos, found = grid.find(np.unique(grid.key(corners)))
-        mark[pos[found]] = True
-    return int(mark.sum())

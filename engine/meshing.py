@@ -19,7 +19,8 @@ Bricks: a brick is a block of (B+1)^3 node values whose first node sits at padde
 ``origin`` (a multiple of B in practice). Neighbouring bricks share one layer of nodes, so the
 vertices on their common faces are produced twice; :class:`BrickMesher` merges them by the
 lattice edge they lie on (exact, since both bricks interpolate the same two values), which keeps
-the mesh watertight. Memory is bounded by the bricks handed in at once plus the output mesh.
+the mesh watertight (Lewiner's extra vertices inside ambiguous cells lie on no edge and are kept
+as they are). Memory is bounded by the bricks handed in at once plus the output mesh.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class BrickMesher:
         self._verts: list[np.ndarray] = []
         self._faces: list[np.ndarray] = []
         self._count = 0
+        self._inner = 0
         self.bricks_meshed = 0
 
     def add(self, bricks: Bricks) -> None:
@@ -99,8 +101,8 @@ class BrickMesher:
             verts, faces = res
             g = verts.astype(np.float64) + origins[k].astype(np.float64)
             self._keys.append(self._edge_keys(g))
-            self._verts.append(g)
-            self._faces.append(faces.astype(np.int64) + self._count)
+            self._verts.append(frame_from_index(g, self.resolution))  # float32, final frame
+            self._faces.append((faces + self._count).astype(np.int32))
             self._count += len(verts)
 
     def _edge_keys(self, g: np.ndarray) -> np.ndarray:
@@ -108,12 +110,18 @@ class BrickMesher:
         vertex exactly on a node. Both bricks sharing a face compute identical coordinates for the
         vertices on it (same two values, same local offsets along the face), so keys match."""
         fl = np.floor(g)
-        frac = g - fl
-        isfrac = frac > 0
-        axis = np.where(isfrac.any(1), isfrac.argmax(1), 3).astype(np.int64)
+        isfrac = (g - fl) > 0
+        nfrac = isfrac.sum(1)
+        axis = np.where(nfrac > 0, isfrac.argmax(1), 3).astype(np.int64)
         q = self.lattice
         f = fl.astype(np.int64)
-        return ((f[:, 0] * q + f[:, 1]) * q + f[:, 2]) * 4 + axis
+        keys = ((f[:, 0] * q + f[:, 1]) * q + f[:, 2]) * 4 + axis
+        # Lewiner's extra vertex inside an ambiguous cell lies on no edge: never shared, own key
+        inner = np.nonzero(nfrac > 1)[0]
+        if len(inner):
+            keys[inner] = -(self._inner + 1 + np.arange(len(inner)))
+            self._inner += len(inner)
+        return keys
 
     def finish(self) -> tuple[np.ndarray, np.ndarray]:
         if not self._verts:
@@ -125,17 +133,17 @@ class BrickMesher:
         uniq, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         del keys, uniq
         verts = verts[first]
-        faces = inverse.reshape(-1)[faces]
+        faces = inverse.reshape(-1).astype(np.int32)[faces]
         del inverse
         ok = (faces[:, 0] != faces[:, 1]) & (faces[:, 1] != faces[:, 2]) & (faces[:, 0] != faces[:, 2])
         faces = faces[ok]
         used = np.zeros(len(verts), bool)
         used[faces.reshape(-1)] = True
         if not used.all():
-            remap = np.cumsum(used) - 1
+            remap = (np.cumsum(used) - 1).astype(np.int32)
             verts = verts[used]
             faces = remap[faces]
-        return frame_from_index(verts, self.resolution), faces.astype(np.int32)
+        return verts, faces.astype(np.int32, copy=False)
 
 
 def bricks_from_volume(volume: np.ndarray, level: float, brick: int = 16,

@@ -15,9 +15,8 @@ import torch
 from .checkpoint import load_model, resolve_model
 from .errors import InputError
 from .images import prepare_image
+from .options import validate_request
 
-MIN_RESOLUTION = 32
-MAX_RESOLUTION = 1024
 Progress = Callable[[str, float], None]
 
 
@@ -44,21 +43,13 @@ class Reconstruction:
         }
 
 
-def validate_request(resolution: int = 128, threshold: float = 0.5) -> None:
-    if not isinstance(resolution, (int, np.integer)) or not MIN_RESOLUTION <= resolution <= MAX_RESOLUTION:
-        raise InputError(f"resolution {resolution} is outside {MIN_RESOLUTION}..{MAX_RESOLUTION}; 64 previews quickly, 128-256 is detailed")
-    if not 0.0 < float(threshold) < 1.0:
-        raise InputError(f"threshold {threshold} must lie strictly between 0 and 1 (0.5 is the default)")
-
-
 def pick_device(device: str = "auto") -> torch.device:
     device = (device or "auto").lower()
+    validate_request(device=device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
         raise InputError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu or auto")
-    if device not in ("cpu", "cuda"):
-        raise InputError(f"device '{device}' is not one of auto, cpu, cuda")
     return torch.device(device)
 
 
@@ -82,7 +73,7 @@ def reconstruct(image, *, model: str | None = None, resolution: int = 128, thres
     from .extract import extract_mesh
 
     report = progress or (lambda stage, fraction: None)
-    validate_request(resolution, threshold)
+    validate_request(resolution, threshold, device)
     t0 = time.perf_counter()
     dev = pick_device(device)
     report("load", 0.0)

@@ -115,7 +115,8 @@ def _on_terminate(signum, frame):  # noqa: ARG001
 
 
 def run(request: dict) -> dict:
-    from .reconstruct import reconstruct, validate_request
+    from .options import validate_request
+    from .reconstruct import reconstruct
 
     resolution = int(request.get("resolution", 128))
     threshold = float(request.get("threshold", 0.5))

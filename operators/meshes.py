@@ -50,8 +50,9 @@ def build_mesh(name: str, vertices, faces, *, smooth: bool = True) -> bpy.types.
     return mesh
 
 
-def link_object(context, name: str, mesh, location) -> bpy.types.Object:
-    """A new object for `mesh` in the active collection at `location`, the only one selected, and active."""
+def link_object(context, name: str, mesh, location, *, select: bool = True) -> bpy.types.Object:
+    """A new object for `mesh` in the active collection at `location`; with `select`, the only one
+    selected, and active (a preview is linked without touching the selection)."""
     view_layer = context.view_layer
     collection = context.collection or view_layer.active_layer_collection.collection or context.scene.collection
     obj = bpy.data.objects.new(name, mesh)
@@ -61,6 +62,8 @@ def link_object(context, name: str, mesh, location) -> bpy.types.Object:
         bpy.data.objects.remove(obj)
         raise
     obj.location = location
+    if not select:
+        return obj
     for other in list(view_layer.objects.selected):
         other.select_set(False)
     obj.select_set(True)
@@ -77,13 +80,15 @@ def leave_edit_modes(context) -> None:
             pass
 
 
-def build_object(context, name: str, vertices, faces, *, location=None, smooth: bool = True) -> bpy.types.Object:
+def build_object(context, name: str, vertices, faces, *, location=None, smooth: bool = True,
+                 select: bool = True) -> bpy.types.Object:
     """The whole success path: mesh datablock, object, linking, selection. All or nothing."""
     location = tuple(context.scene.cursor.location) if location is None else tuple(location)
     mesh = build_mesh(name, vertices, faces, smooth=smooth)
     try:
-        leave_edit_modes(context)
-        return link_object(context, name, mesh, location)
+        if select:
+            leave_edit_modes(context)
+        return link_object(context, name, mesh, location, select=select)
     except Exception:
         bpy.data.meshes.remove(mesh)
         raise

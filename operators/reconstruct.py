@@ -30,6 +30,7 @@ from .job import WorkerJob
 DEVICE_ITEMS = prefs.DEVICE_ITEMS
 ENGINE_DEVICE = {'AUTO': "auto", 'CPU': "cpu", 'CUDA': "cuda"}
 POLL_SECONDS = 0.1
+PREVIEW_FACTOR = 4  # a preview is computed only for resolutions at least this many times its own
 
 # running worker jobs (operator instance -> job); stopped when the add-on is disabled
 _jobs: dict = {}
@@ -148,11 +149,14 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
     def execute(self, context):
         started = time.perf_counter()
         try:
+            from ..engine.errors import InputError
+            from ..engine.options import validate_request
+
+            validate_request(self.resolution, self.threshold)
             source = sources.resolve_source(context, self.filepath, self.image)
             sources.check_file(source)
             model = resolve_model(context, self.model)
-            from ..engine.errors import InputError
-        except sources.SourceError as exc:
+        except (InputError, sources.SourceError) as exc:
             return self._failed(str(exc))
         try:
             try:
@@ -160,7 +164,6 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
             except ImportError as exc:
                 return self._failed(f"PyTorch or another engine dependency is missing ({_one_line(exc)}); "
                                     "install the ImDec build for your platform, which bundles them")
-            engine.validate_request(resolution=self.resolution, threshold=self.threshold)
             image_arg = source.path if source.path else sources.image_pixels(source.image)
             with torch_threads(prefs.preferred_threads(context)):
                 result = engine.reconstruct(
@@ -204,7 +207,11 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
         if active_job() is not None:
             self.report({'WARNING'}, "ImDec: a reconstruction is already running (Esc cancels it)")
             return {'CANCELLED'}
+        from ..engine.errors import InputError
+        from ..engine.options import validate_request
+
         try:
+            validate_request(self.resolution, self.threshold)
             source = sources.resolve_source(context, self.filepath, self.image)
             sources.check_file(source)
             job = WorkerJob(pythonpath=worker_pythonpath())
@@ -215,6 +222,9 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
                     image_arg = job.path("pixels.npy")
                     np.save(image_arg, sources.image_pixels(source.image))
                 settings = getattr(context.scene, "imdec", None)
+                preview = int(settings.preview_resolution) if settings is not None and settings.use_preview else 0
+                if preview * PREVIEW_FACTOR > self.resolution:
+                    preview = 0  # not worth it: the full mesh comes soon anyway
                 job.start({
                     "image": image_arg,
                     "image_name": source.label,
@@ -224,12 +234,12 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
                     "threshold": float(self.threshold),
                     "device": ENGINE_DEVICE[self.device],
                     "threads": prefs.preferred_threads(context),
-                    "preview": int(settings.preview_resolution) if settings is not None and settings.use_preview else 0,
+                    "preview": preview,
                 })
             except Exception:
                 job.cancel()
                 raise
-        except sources.SourceError as exc:
+        except (InputError, sources.SourceError) as exc:
             return self._failed(str(exc))
         except OSError as exc:
             return self._failed(f"could not start the reconstruction worker: {_one_line(exc)}")
@@ -287,7 +297,8 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
         try:
             vertices, faces = self._load(message["output"])
             self._remove_preview()
-            obj = meshes.build_object(context, f"{self._name} (preview)", vertices, faces, location=self._location)
+            obj = meshes.build_object(context, f"{self._name} (preview)", vertices, faces,
+                                      location=self._location, select=False)
             self._preview_name = obj.name
         except Exception:  # a preview is a nicety; the final mesh still comes
             traceback.print_exc()
@@ -303,7 +314,7 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
         try:
             vertices, faces = self._load(message["output"])
             try:
-                self._job.process.wait(timeout=5.0)
+                self._job.process.wait(timeout=1.0)  # it is exiting; cancel() below ends it otherwise
             except Exception:
                 pass
             self._stop(context)

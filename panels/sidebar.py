@@ -93,7 +93,8 @@ class IMDEC_SceneSettings(bpy.types.PropertyGroup):
     )
     use_preview: BoolProperty(
         name="Quick Preview",
-        description="Show a coarse mesh first while the full resolution is computed",
+        description="Show a coarse mesh first while the full resolution is computed "
+                    "(for resolutions of at least 4x the preview's)",
         default=True,
     )
     preview_resolution: IntProperty(

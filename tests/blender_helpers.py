@@ -305,7 +305,27 @@ def scenario_addon(args) -> dict:
     return steps.results
 
 
-SCENARIOS = {"addon": scenario_addon}
+def scenario_bench(args) -> dict:
+    """Timings of the exec path (cold first call, then warm repeats) and of the mesh building."""
+    import bpy
+
+    out = {"install": install(bpy, args.zip)}
+    runs = []
+    for resolution in (64, 64, 128, 64, 128, 64, 128):
+        call = call_operator(bpy, filepath=args.image, model=args.model, resolution=resolution, device='CPU')
+        assert call.get("result") == ["FINISHED"], call
+        runs.append({"resolution": resolution, "seconds": round(call["seconds"], 3),
+                     "faces": call["object"]["faces"]})
+    out["runs"] = runs
+    out["cold_first_call"] = runs[0]
+    for resolution in (64, 128):
+        warm = [r["seconds"] for r in runs[1:] if r["resolution"] == resolution]
+        out[f"warm_{resolution}"] = {"min": min(warm), "median": sorted(warm)[len(warm) // 2], "n": len(warm)}
+    out["big_mesh"] = [big_mesh(bpy, args.big_mesh or 1_000_000) for _ in range(3)]
+    return out
+
+
+SCENARIOS = {"addon": scenario_addon, "bench": scenario_bench}
 
 
 def main() -> None:

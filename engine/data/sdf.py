@@ -30,7 +30,7 @@ KIND_NAMES = ("box", "roundcone", "cone", "ellipsoid", "revolved", "polygon", "a
 NUM_KINDS = 7
 K = 18          # parameter slots per primitive
 MAX_POLY = 8    # polygon vertices
-BIG = 1e3       # "far away" distance for padded slots
+BIG = 1e3       # "far away" distance (empty groups, subtract masks)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -138,29 +138,27 @@ def sd_arc(q: torch.Tensor, prm: torch.Tensor) -> torch.Tensor:
 SDF_FUNCS = (sd_box, sd_roundcone, sd_cone, sd_ellipsoid, sd_revolved, sd_polygon, sd_arc)
 
 
-def combine(d: torch.Tensor, group: torch.Tensor, op: torch.Tensor, slot_k: torch.Tensor,
-            group_k: torch.Tensor, has_sub: bool) -> torch.Tensor:
-    """d [B,P,N] primitive distances (padded slots = BIG), group [B,P] ids < G, op [B,P] (+1 union,
-    -1 subtract), slot_k [B,P] blend width of the slot's group, group_k [B,G] -> sdf [B,N]."""
-    B, P, N = d.shape
-    G = group_k.shape[1]
-    if G == 1 and not has_sub:
-        m = d.amin(dim=1)
-        h = (1 - (d - m.unsqueeze(1)) / slot_k.unsqueeze(-1)).clamp(min=0)
-        s = (h * h).sum(dim=1)
-        return m - 0.25 * group_k[:, :1] * (s - 1).clamp(min=0)
-    union = d if not has_sub else torch.where(op.unsqueeze(-1) > 0, d, torch.full_like(d, BIG))
-    gidx = group.unsqueeze(-1).expand(B, P, N)
-    m = torch.full((B, G, N), BIG, dtype=d.dtype, device=d.device)
-    m = m.scatter_reduce(1, gidx, union, reduce="amin", include_self=True)
-    h = (1 - (union - m.gather(1, gidx)) / slot_k.unsqueeze(-1)).clamp(min=0)
-    s = torch.zeros_like(m).scatter_add_(1, gidx, h * h)
+def combine(d: torch.Tensor, gid: torch.Tensor, op: torch.Tensor, slot_k: torch.Tensor, group_k: torch.Tensor,
+            has_sub: bool, B: int, G: int) -> torch.Tensor:
+    """d [T,n] primitive distances, gid [T] = shape*G + group, op [T] (+1 union, -1 subtract),
+    slot_k [T] blend width of the primitive's group, group_k [B*G] -> sdf [B,n].
+
+    Per group: m = min of the union members, sdf = m - k/4 * (sum_i h_i^2 - 1) with
+    h_i = max(0, 1 - (d_i - m)/k) (for two members exactly iq's quadratic smin), then max with
+    -min(subtractive members); per shape: min over its groups."""
+    T, n = d.shape
+    union = torch.where(op.unsqueeze(-1) > 0, d, BIG) if has_sub else d
+    idx = gid.unsqueeze(-1).expand(T, n)
+    m = torch.full((B * G, n), BIG, dtype=d.dtype, device=d.device)
+    m = m.scatter_reduce(0, idx, union, reduce="amin", include_self=True)
+    h = (1 - (union - m.gather(0, idx)) / slot_k.unsqueeze(-1)).clamp(min=0)
+    s = torch.zeros_like(m).scatter_add_(0, idx, h * h)
     dg = m - 0.25 * group_k.unsqueeze(-1) * (s - 1).clamp(min=0)
     if has_sub:
-        sub = torch.where(op.unsqueeze(-1) < 0, d, torch.full_like(d, BIG))
-        sm = torch.full_like(m, BIG).scatter_reduce(1, gidx, sub, reduce="amin", include_self=True)
+        sub = torch.where(op.unsqueeze(-1) < 0, d, BIG)
+        sm = torch.full_like(m, BIG).scatter_reduce(0, idx, sub, reduce="amin", include_self=True)
         dg = torch.maximum(dg, -sm)
-    return dg.amin(dim=1)
+    return dg.view(B, G, n).amin(dim=1)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -255,12 +253,15 @@ def primitive_aabb(kind: int, rot: np.ndarray, pos: np.ndarray, prm: np.ndarray,
         half = np.sqrt(((R * p[0:3][None, :]) ** 2).sum(axis=1))
         return t - half, t + half
     if kind == POLYGON:
+        # the outline keeps the polygon's corners for |z| <= h - r; only the extrusion edges are
+        # rounded (towards the inset polygon at |z| = h)
         h, r = p[0], p[1]
         v = p[2 : 2 + 2 * nverts].reshape(nverts, 2)
-        v = _inset_polygon(v, r)
-        pts = np.concatenate([np.c_[v, np.full(len(v), s * (h - r))] for s in (-1, 1)])
-        w = pts @ R.T + t
-        return w.min(0) - r, w.max(0) + r
+        vi = _inset_polygon(v, r)
+        pts = [np.c_[v, np.full(len(v), s * (h - r))] for s in (-1, 1)]
+        pts += [np.c_[vi, np.full(len(v), s * h)] for s in (-1, 1)]
+        w = np.concatenate(pts) @ R.T + t
+        return w.min(0), w.max(0)
     if kind == ARC:
         ra, rb, sa, ca, h, rr = p[:6]
         a = math.atan2(sa, ca)

@@ -6,8 +6,8 @@
     pts, occ = sample_points(batch, 2048, 2048, gen)  # uniform + near-surface training points
 
 A shape is a composition of SDF primitives (see sdf.py). Its occupancy is exactly `sdf < 0`;
-the value is a distance bound away from the surface. Normalisation: the bounding box (computed
-analytically from the primitives) is centred at 0 and its longest side scaled to 1.
+the value is a distance bound away from the surface. Normalisation: the bounding box (analytic
+per primitive, grown where smooth blends bulge out of it) is centred at 0, longest side 1.
 """
 
 from __future__ import annotations
@@ -69,8 +69,39 @@ class Shape:
         return ShapeBatch([self]).to(points.device).sdf(points[None])[0]
 
 
+def _face_bulge(shape: "Shape", lo: np.ndarray, hi: np.ndarray, n: int = 40):
+    """How far the solid pokes out of each face of the box [lo, hi] (raw units): smooth blends of
+    primitives with coplanar faces bulge by up to k/4 beyond the primitives' own bounds."""
+    batch = ShapeBatch([shape])
+    u = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+    pts = []
+    for axis in range(3):
+        a, c = [i for i in range(3) if i != axis]
+        for side, v in ((0, lo[axis]), (1, hi[axis])):
+            p = torch.zeros(n, n, 3, dtype=torch.float64)
+            p[..., axis] = v
+            p[..., a] = lo[a] + (hi[a] - lo[a]) * u.view(n, 1)
+            p[..., c] = lo[c] + (hi[c] - lo[c]) * u.view(1, n)
+            pts.append(p.reshape(-1, 3))
+    raw = torch.stack(pts).reshape(1, -1, 3)
+    norm = ((raw - torch.from_numpy(shape.center).double()) * shape.scale).float()
+    d = batch.sdf(norm).reshape(6, -1).amin(1).double() / shape.scale
+    return (-d).clamp(min=0).numpy().reshape(3, 2)
+
+
 def shape_from_builder(b: S.Builder, category: str, seed: int, subtype: str) -> Shape:
     lo, hi = b.aabb()
+    shape = _shape_with_box(b, category, seed, subtype, lo, hi)
+    for _ in range(2):  # grow the analytic box where blends bulge out of it
+        bulge = _face_bulge(shape, lo, hi)
+        if bulge.max() < 1e-5 * float((hi - lo).max()):
+            break
+        lo, hi = lo - bulge[:, 0], hi + bulge[:, 1]
+        shape = _shape_with_box(b, category, seed, subtype, lo, hi)
+    return shape
+
+
+def _shape_with_box(b: S.Builder, category: str, seed: int, subtype: str, lo, hi) -> "Shape":
     size = hi - lo
     scale = 1.0 / float(size.max())
     return Shape(
@@ -103,54 +134,49 @@ def make_shapes(categories, seeds) -> list[Shape]:
 
 
 class ShapeBatch:
-    """A stack of shapes with padded per-kind primitive lists; `.sdf` evaluates all at once."""
+    """A stack of shapes (any categories). Primitives of all shapes are flattened per kind (no
+    padding), each tagged with its shape and its (shape, group) id; `.sdf` evaluates them all."""
 
     def __init__(self, shapes: list[Shape]):
         if not shapes:
             raise ValueError("ShapeBatch needs at least one shape")
         self.shapes = list(shapes)
-        B = len(shapes)
         self.categories = [s.category for s in shapes]
-        kinds = []  # (kind, rot, pos, prm, valid, slot order in the combined list)
-        groups, ops, mats, slot_k = [], [], [], []
+        B = len(shapes)
         G = max(len(s.group_k) for s in shapes)
         group_k = np.full((B, G), 1e-6, np.float32)
         for i, s in enumerate(shapes):
             group_k[i, : len(s.group_k)] = np.maximum(s.group_k, 1e-6)
+        self.kinds = []
+        cols = {name: [] for name in ("bidx", "gid", "op", "mat", "part", "k")}
         for k in range(S.NUM_KINDS):
-            idx = [np.nonzero(s.kind == k)[0] for s in shapes]
-            M = max(len(x) for x in idx)
-            if M == 0:
+            sel = [(i, np.nonzero(s.kind == k)[0]) for i, s in enumerate(shapes)]
+            sel = [(i, ix) for i, ix in sel if len(ix)]
+            if not sel:
                 continue
-            rot = np.tile(np.eye(3, dtype=np.float32), (B, M, 1, 1))
-            pos = np.zeros((B, M, 3), np.float32)
-            prm = np.ones((B, M, S.K), np.float32)
-            valid = np.zeros((B, M), bool)
-            grp = np.zeros((B, M), np.int64)
-            op = np.ones((B, M), np.int64)
-            mat = np.zeros((B, M), np.int64)
-            for i, (s, ix) in enumerate(zip(shapes, idx)):
-                n = len(ix)
-                rot[i, :n], pos[i, :n], prm[i, :n] = s.rot[ix], s.pos[ix], s.prm[ix]
-                valid[i, :n] = True
-                grp[i, :n], op[i, :n], mat[i, :n] = s.group[ix], s.op[ix], s.mat[ix]
-            kinds.append([k, torch.from_numpy(rot), torch.from_numpy(pos), torch.from_numpy(prm),
-                          torch.from_numpy(valid)])
-            groups.append(grp)
-            ops.append(op)
-            mats.append(mat)
-            slot_k.append(np.take_along_axis(group_k, grp, axis=1))
-        self.kinds = kinds
-        self.group = torch.from_numpy(np.concatenate(groups, 1))
-        self.op = torch.from_numpy(np.concatenate(ops, 1))
-        self.mat = torch.from_numpy(np.concatenate(mats, 1))
-        self.slot_k = torch.from_numpy(np.concatenate(slot_k, 1))
-        self.group_k = torch.from_numpy(group_k)
+            rot = np.concatenate([shapes[i].rot[ix] for i, ix in sel])
+            pos = np.concatenate([shapes[i].pos[ix] for i, ix in sel])
+            prm = np.concatenate([shapes[i].prm[ix] for i, ix in sel])
+            bidx = np.concatenate([np.full(len(ix), i) for i, ix in sel])
+            grp = np.concatenate([shapes[i].group[ix] for i, ix in sel])
+            self.kinds.append([k, torch.from_numpy(bidx), torch.from_numpy(rot), torch.from_numpy(pos),
+                               torch.from_numpy(prm)])
+            cols["bidx"].append(bidx)
+            cols["gid"].append(bidx * G + grp)
+            cols["op"].append(np.concatenate([shapes[i].op[ix] for i, ix in sel]))
+            cols["mat"].append(np.concatenate([shapes[i].mat[ix] for i, ix in sel]))
+            cols["part"].append(np.concatenate(list(ix for _, ix in sel)))
+            cols["k"].append(group_k[bidx, grp])
+        cat = {name: torch.from_numpy(np.concatenate(v)) for name, v in cols.items()}
+        self.bidx, self.gid, self.op, self.mat, self.part, self.slot_k = (
+            cat["bidx"], cat["gid"], cat["op"], cat["mat"], cat["part"], cat["k"])
+        self.group_k = torch.from_numpy(group_k.reshape(-1))
+        self.num_groups = G
         self.has_sub = bool((self.op < 0).any())
         self.center = torch.from_numpy(np.stack([s.center for s in shapes]))
         self.scale = torch.tensor([s.scale for s in shapes], dtype=torch.float32)
         self.bounds = torch.from_numpy(np.stack([s.bounds for s in shapes]))
-        self.num_slots = self.group.shape[1]
+        self.num_primitives = int(self.bidx.shape[0])
 
     def __len__(self) -> int:
         return len(self.shapes)
@@ -163,39 +189,46 @@ class ShapeBatch:
         out = object.__new__(ShapeBatch)
         out.__dict__.update(self.__dict__)
         out.kinds = [[k] + [t.to(device) for t in rest] for k, *rest in self.kinds]
-        for name in ("group", "op", "mat", "slot_k", "group_k", "center", "scale", "bounds"):
+        for name in ("bidx", "gid", "op", "mat", "part", "slot_k", "group_k", "center", "scale", "bounds"):
             setattr(out, name, getattr(self, name).to(device))
         return out
 
     def _primitive_distances(self, p: torch.Tensor) -> torch.Tensor:
+        """p [B,n,3] raw coordinates -> distances [T,n] of all T primitives."""
         ds = []
-        for k, rot, pos, prm, valid in self.kinds:
+        for k, bidx, rot, pos, prm in self.kinds:
             # local = R^T (p - t), as row vectors: p @ R - t @ R
-            q = p.unsqueeze(1) @ rot - (pos.unsqueeze(2) @ rot)
-            d = S.SDF_FUNCS[k](q, prm.unsqueeze(2))
-            ds.append(torch.where(valid.unsqueeze(-1), d, torch.full_like(d, S.BIG)))
-        return torch.cat(ds, 1)
+            q = torch.baddbmm(-(pos.unsqueeze(1) @ rot), p[bidx], rot)
+            ds.append(S.SDF_FUNCS[k](q, prm.unsqueeze(1)))
+        return torch.cat(ds, 0)
 
     def sdf(self, points: torch.Tensor, return_material: bool = False, chunk_elems: int | None = None):
-        """points [B,N,3] normalised -> sdf [B,N] (and, with return_material, material id [B,N]
-        and slot id [B,N] of the nearest union primitive)."""
+        """points [B,N,3] normalised -> sdf [B,N] (with return_material also the material id [B,N]
+        and the shape-local index [B,N] of the nearest union primitive)."""
         B, N, _ = points.shape
         if chunk_elems is None:
-            chunk_elems = (1 << 26) if points.is_cuda else (1 << 19)
-        n = max(256, chunk_elems // max(1, B * self.num_slots))
+            chunk_elems = (1 << 27) if points.is_cuda else (1 << 18)
+        n = max(256, chunk_elems // max(1, self.num_primitives))
         p_all = points.float() / self.scale.view(B, 1, 1) + self.center.view(B, 1, 3)
-        outs, mats, slots = [], [], []
+        outs, mats, parts = [], [], []
         for a in range(0, N, n):
             d = self._primitive_distances(p_all[:, a : a + n])
-            outs.append(S.combine(d, self.group, self.op, self.slot_k, self.group_k, self.has_sub))
+            outs.append(S.combine(d, self.gid, self.op, self.slot_k, self.group_k, self.has_sub,
+                                  B, self.num_groups))
             if return_material:
-                du = torch.where(self.op.unsqueeze(-1) > 0, d, torch.full_like(d, S.BIG)) if self.has_sub else d
-                slot = du.argmin(dim=1)
-                slots.append(slot)
-                mats.append(self.mat.gather(1, slot))
+                du = torch.where(self.op.unsqueeze(-1) > 0, d, S.BIG) if self.has_sub else d
+                idx = self.bidx.unsqueeze(-1).expand_as(du)
+                m = torch.full((B, du.shape[1]), S.BIG, device=d.device).scatter_reduce(
+                    0, idx, du, reduce="amin", include_self=True)
+                ids = torch.arange(du.shape[0], device=d.device).unsqueeze(-1).expand_as(du)
+                win = torch.where(du <= m.gather(0, idx), ids, -1)
+                best = torch.full_like(m, -1, dtype=torch.long).scatter_reduce(
+                    0, idx, win, reduce="amax", include_self=True).clamp(min=0)
+                mats.append(self.mat[best])
+                parts.append(self.part[best])
         out = torch.cat(outs, 1) * self.scale.view(B, 1)
         if return_material:
-            return out, torch.cat(mats, 1), torch.cat(slots, 1)
+            return out, torch.cat(mats, 1), torch.cat(parts, 1)
         return out
 
     def occupancy(self, points: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,322 @@
+"""Mesh readers (pure numpy): OBJ, PLY (ascii / binary), OFF and GLB (glTF 2.0 binary).
+
+    vertices, faces = read_mesh(path)   # float32 [V,3], int64 [F,3] (polygons fan-triangulated)
+
+Only geometry is read (positions and faces); everything else is ignored. Files that cannot be
+read raise ValueError with a one-line message. No axis conversion happens here (see meshes.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+MESH_SUFFIXES = (".obj", ".ply", ".off", ".glb")
+
+
+def read_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read a triangle mesh; the format comes from the suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    readers = {".obj": read_obj, ".ply": read_ply, ".off": read_off, ".glb": read_glb}
+    if suffix not in readers:
+        raise ValueError(f"{path.name}: unsupported mesh format {suffix or '(none)'}; use .obj, .ply, .off or .glb")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read file ({e.strerror or e})") from None
+    try:
+        v, f = readers[suffix](data)
+    except ValueError as e:
+        raise ValueError(f"{path.name}: {e}") from None
+    except (IndexError, KeyError, TypeError, struct.error, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path.name}: malformed {suffix[1:].upper()} file ({type(e).__name__}: {e})") from None
+    return _check(v, f)
+
+
+def _check(v, f) -> tuple[np.ndarray, np.ndarray]:
+    v = np.asarray(v, np.float32).reshape(-1, 3)
+    f = np.asarray(f, np.int64).reshape(-1, 3)
+    if len(v) == 0 or len(f) == 0:
+        raise ValueError("no triangles in the file")
+    if f.min() < 0 or f.max() >= len(v):
+        raise ValueError(f"face index out of range (0..{len(v) - 1})")
+    if not np.isfinite(v).all():
+        raise ValueError("non-finite vertex coordinates")
+    return v, f
+
+
+def _fan(polys) -> np.ndarray:
+    tris = [(p[0], p[i], p[i + 1]) for p in polys for i in range(1, len(p) - 1)]
+    return np.asarray(tris, np.int64).reshape(-1, 3)
+
+
+# ----------------------------------------------------------------------------------------------
+def read_obj(data: bytes):
+    verts, polys = [], []
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        parts = line.split()
+        if not parts:
+            continue
+        if parts[0] == "v":
+            verts.append([float(x) for x in parts[1:4]])
+        elif parts[0] == "f":
+            idx = []
+            for tok in parts[1:]:
+                i = int(tok.split("/")[0])
+                idx.append(i - 1 if i > 0 else len(verts) + i)
+            if len(idx) >= 3:
+                polys.append(idx)
+    if not verts:
+        raise ValueError("no vertices ('v' lines) in the OBJ file")
+    return np.asarray(verts, np.float64), _fan(polys)
+
+
+# ----------------------------------------------------------------------------------------------
+def read_off(data: bytes):
+    lines = []
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            lines.append(line)
+    if not lines or not lines[0].upper().endswith("OFF") and not lines[0].upper().startswith("OFF"):
+        raise ValueError("not an OFF file (missing 'OFF' header)")
+    head = lines[0][3:].split() if lines[0].upper().startswith("OFF") else []
+    rest = lines[1:]
+    if len(head) >= 2:  # counts on the header line ("OFF 8 6 0")
+        counts = head
+    else:
+        counts, rest = rest[0].split(), rest[1:]
+    nv, nf = int(counts[0]), int(counts[1])
+    if len(rest) < nv + nf:
+        raise ValueError(f"OFF file declares {nv} vertices and {nf} faces but is shorter")
+    verts = np.array([[float(x) for x in rest[i].split()[:3]] for i in range(nv)], np.float64)
+    polys = []
+    for i in range(nf):
+        tok = rest[nv + i].split()
+        n = int(tok[0])
+        polys.append([int(x) for x in tok[1 : 1 + n]])
+    return verts, _fan(polys)
+
+
+# ----------------------------------------------------------------------------------------------
+_PLY_TYPES = {
+    "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short": "i2", "int16": "i2",
+    "ushort": "u2", "uint16": "u2", "int": "i4", "int32": "i4", "uint": "u4", "uint32": "u4",
+    "float": "f4", "float32": "f4", "double": "f8", "float64": "f8",
+}
+
+
+def read_ply(data: bytes):
+    end = data.find(b"end_header")
+    if not data.startswith(b"ply") or end < 0:
+        raise ValueError("not a PLY file (missing 'ply' / 'end_header')")
+    nl = data.find(b"\n", end)
+    body = data[nl + 1 :] if nl >= 0 else b""
+    header = data[:end].decode("ascii", errors="replace").splitlines()
+    fmt = None
+    elements = []  # [name, count, [(prop name, type, list count type or None)]]
+    for line in header:
+        tok = line.split()
+        if not tok:
+            continue
+        if tok[0] == "format":
+            fmt = tok[1]
+        elif tok[0] == "element":
+            elements.append([tok[1], int(tok[2]), []])
+        elif tok[0] == "property":
+            if not elements:
+                raise ValueError("PLY property before any element")
+            if tok[1] == "list":
+                elements[-1][2].append((tok[4], _PLY_TYPES[tok[3]], _PLY_TYPES[tok[2]]))
+            else:
+                elements[-1][2].append((tok[2], _PLY_TYPES[tok[1]], None))
+    if fmt not in ("ascii", "binary_little_endian", "binary_big_endian"):
+        raise ValueError(f"unsupported PLY format {fmt!r}")
+    verts = faces = None
+    if fmt == "ascii":
+        tokens = body.split()
+        pos = 0
+        for name, count, props in elements:
+            rows = []
+            for _ in range(count):
+                row = []
+                for pname, _t, ltype in props:
+                    if ltype is None:
+                        row.append(float(tokens[pos]))
+                        pos += 1
+                    else:
+                        n = int(tokens[pos])
+                        row.append([int(float(x)) for x in tokens[pos + 1 : pos + 1 + n]])
+                        pos += 1 + n
+                rows.append(row)
+            verts, faces = _ply_collect(name, props, rows, verts, faces)
+        return verts, faces
+    bo = "<" if fmt == "binary_little_endian" else ">"
+    pos = 0
+    for name, count, props in elements:
+        if all(lt is None for _, _, lt in props):
+            dt = np.dtype([(p or f"_{i}", bo + t) for i, (p, t, _) in enumerate(props)])
+            arr = np.frombuffer(body, dt, count=count, offset=pos)
+            pos += dt.itemsize * count
+            if name == "vertex":
+                verts = np.stack([arr["x"], arr["y"], arr["z"]], 1).astype(np.float64)
+            continue
+        # elements with lists: fast path when there is exactly one list with a constant length
+        if len(props) == 1 and count > 0:
+            _, t, lt = props[0]
+            n0 = int(np.frombuffer(body, bo + lt, count=1, offset=pos)[0])
+            dt = np.dtype([("n", bo + lt), ("i", bo + t, (n0,))])
+            if pos + dt.itemsize * count <= len(body):
+                arr = np.frombuffer(body, dt, count=count, offset=pos)
+                if (arr["n"] == n0).all():
+                    pos += dt.itemsize * count
+                    if name == "face":
+                        faces = _fan(arr["i"].astype(np.int64)) if n0 != 3 else arr["i"].astype(np.int64)
+                    continue
+        rows = []
+        for _ in range(count):
+            row = []
+            for _p, t, lt in props:
+                if lt is None:
+                    row.append(np.frombuffer(body, bo + t, count=1, offset=pos)[0])
+                    pos += np.dtype(t).itemsize
+                else:
+                    n = int(np.frombuffer(body, bo + lt, count=1, offset=pos)[0])
+                    pos += np.dtype(lt).itemsize
+                    row.append(np.frombuffer(body, bo + t, count=n, offset=pos).astype(np.int64).tolist())
+                    pos += np.dtype(t).itemsize * n
+            rows.append(row)
+        verts, faces = _ply_collect(name, props, rows, verts, faces)
+    return verts, faces
+
+
+def _ply_collect(name, props, rows, verts, faces):
+    names = [p for p, _, _ in props]
+    if name == "vertex":
+        ix = [names.index(c) for c in ("x", "y", "z")]
+        verts = np.array([[r[i] for i in ix] for r in rows], np.float64).reshape(-1, 3)
+    elif name == "face":
+        key = next((i for i, (p, _, lt) in enumerate(props) if lt is not None
+                    and p in ("vertex_indices", "vertex_index")), None)
+        if key is None:
+            key = next(i for i, (_, _, lt) in enumerate(props) if lt is not None)
+        faces = _fan([r[key] for r in rows])
+    return verts, faces
+
+
+# ----------------------------------------------------------------------------------------------
+_GL_TYPES = {5120: "i1", 5121: "u1", 5122: "i2", 5123: "u2", 5125: "u4", 5126: "f4"}
+_GL_SIZES = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
+
+
+def _node_matrix(node) -> np.ndarray:
+    if "matrix" in node:
+        return np.asarray(node["matrix"], np.float64).reshape(4, 4).T  # column-major
+    m = np.eye(4)
+    t = node.get("translation", [0, 0, 0])
+    x, y, z, w = node.get("rotation", [0, 0, 0, 1])
+    s = node.get("scale", [1, 1, 1])
+    r = np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ])
+    m[:3, :3] = r * np.asarray(s, np.float64)[None, :]
+    m[:3, 3] = t
+    return m
+
+
+def read_glb(data: bytes):
+    if len(data) < 20 or data[:4] != b"glTF":
+        raise ValueError("not a GLB file (missing 'glTF' magic)")
+    version, length = struct.unpack_from("<II", data, 4)
+    if version != 2:
+        raise ValueError(f"glTF version {version} is not supported (need 2)")
+    pos, gltf, binary = 12, None, b""
+    while pos + 8 <= min(length, len(data)):
+        clen, ctype = struct.unpack_from("<II", data, pos)
+        chunk = data[pos + 8 : pos + 8 + clen]
+        if ctype == 0x4E4F534A:
+            gltf = json.loads(chunk.decode("utf-8"))
+        elif ctype == 0x004E4942:
+            binary = chunk
+        pos += 8 + clen
+    if gltf is None:
+        raise ValueError("GLB has no JSON chunk")
+    if "KHR_draco_mesh_compression" in gltf.get("extensionsRequired", []) + gltf.get("extensionsUsed", []):
+        raise ValueError("Draco-compressed GLB is not supported; export without mesh compression")
+    buffers = gltf.get("buffers", [])
+    for b in buffers:
+        if "uri" in b:
+            raise ValueError("GLB refers to external buffers; export a self-contained .glb")
+
+    def accessor(i):
+        acc = gltf["accessors"][i]
+        if "bufferView" not in acc:
+            return np.zeros((acc["count"], _GL_SIZES[acc["type"]]))
+        view = gltf["bufferViews"][acc["bufferView"]]
+        dt = np.dtype("<" + _GL_TYPES[acc["componentType"]])
+        ncomp = _GL_SIZES[acc["type"]]
+        start = view.get("byteOffset", 0) + acc.get("byteOffset", 0)
+        stride = view.get("byteStride", 0) or dt.itemsize * ncomp
+        count = acc["count"]
+        if stride == dt.itemsize * ncomp:
+            out = np.frombuffer(binary, dt, count=count * ncomp, offset=start).reshape(count, ncomp)
+        else:
+            raw = np.frombuffer(binary, np.uint8, count=stride * (count - 1) + dt.itemsize * ncomp, offset=start)
+            rows = np.lib.stride_tricks.as_strided(raw, (count, dt.itemsize * ncomp), (stride, 1))
+            out = rows.copy().view(dt).reshape(count, ncomp)
+        out = out.astype(np.float64)
+        if acc.get("normalized"):
+            out /= float(np.iinfo(dt).max)
+        return out
+
+    all_v, all_f = [], []
+    offset = 0
+
+    def visit(node_index, parent):
+        nonlocal offset
+        node = gltf["nodes"][node_index]
+        m = parent @ _node_matrix(node)
+        if "mesh" in node:
+            for prim in gltf["meshes"][node["mesh"]].get("primitives", []):
+                mode = prim.get("mode", 4)
+                if mode not in (4, 5, 6) or "POSITION" not in prim.get("attributes", {}):
+                    continue
+                v = accessor(prim["attributes"]["POSITION"])[:, :3]
+                if "indices" in prim:
+                    idx = accessor(prim["indices"])[:, 0].astype(np.int64)
+                else:
+                    idx = np.arange(len(v))
+                if mode == 4:
+                    f = idx[: len(idx) // 3 * 3].reshape(-1, 3)
+                elif mode == 5:  # strip
+                    f = np.array([(idx[i], idx[i + 1], idx[i + 2]) if i % 2 == 0 else (idx[i + 1], idx[i], idx[i + 2])
+                                  for i in range(len(idx) - 2)], np.int64).reshape(-1, 3)
+                else:  # fan
+                    f = np.array([(idx[0], idx[i], idx[i + 1]) for i in range(1, len(idx) - 1)], np.int64).reshape(-1, 3)
+                v = v @ m[:3, :3].T + m[:3, 3]
+                if np.linalg.det(m[:3, :3]) < 0:
+                    f = f[:, ::-1]
+                all_v.append(v)
+                all_f.append(f + offset)
+                offset += len(v)
+        for c in node.get("children", []):
+            visit(c, m)
+
+    scenes = gltf.get("scenes")
+    if scenes:
+        roots = scenes[gltf.get("scene", 0)].get("nodes", [])
+    else:
+        children = {c for n in gltf.get("nodes", []) for c in n.get("children", [])}
+        roots = [i for i in range(len(gltf.get("nodes", []))) if i not in children]
+    for r in roots:
+        visit(r, np.eye(4))
+    if not all_v:
+        raise ValueError("GLB has no triangle meshes in its scene")
+    return np.concatenate(all_v), np.concatenate(all_f)
