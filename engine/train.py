@@ -116,7 +116,9 @@ def plot_curves(log_path: Path, out_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 # training
 
-def lr_at(step: int, total: int, base: float, warmup: int = 200) -> float:
+def lr_at(step: int, total: int, base: float) -> float:
+    """Linear warm-up over the first 5 % of the steps (at most 200), then cosine decay to 5 %."""
+    warmup = max(1, min(200, total // 20))
     if step < warmup:
         return base * (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
@@ -200,8 +202,8 @@ def run(args) -> int:
     progress = Progress(args.steps, step, enabled=(rank == 0))
     deadline = time.time() + args.minutes * 60 if args.minutes > 0 else float("inf")
     t_start = time.time()
-    best = None
-    running = None
+    log_every = max(1, min(25, args.steps // 10))
+    recent: list[float] = []
 
     def save(final: bool = False) -> None:
         if rank != 0:
@@ -231,12 +233,13 @@ def run(args) -> int:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         optimizer.step()
         step += 1
-        value = loss.item()
-        running = value if running is None else 0.98 * running + 0.02 * value
-        if rank == 0 and (step % 25 == 0 or step == 1):
-            with log_path.open("a") as f:
-                f.write(json.dumps({"step": step, "loss": running, "lr": lr, "time": round(time.time() - t_start, 1)}) + "\n")
-        progress.update(step, f"loss {running:.4f}")
+        recent.append(loss.item())
+        if rank == 0 and step % log_every == 0:
+            with log_path.open("a") as f:  # the mean loss since the last line
+                f.write(json.dumps({"step": step, "loss": sum(recent) / len(recent), "lr": lr,
+                                    "time": round(time.time() - t_start, 1)}) + "\n")
+            recent.clear()
+        progress.update(step, f"loss {loss.item():.4f}")
         if step % args.eval_every == 0 and step < args.steps:
             save()
     save(final=True)

@@ -207,7 +207,7 @@ class ShapeBatch:
         and the shape-local index [B,N] of the nearest union primitive)."""
         B, N, _ = points.shape
         if chunk_elems is None:
-            chunk_elems = (1 << 27) if points.is_cuda else (1 << 18)
+            chunk_elems = (1 << 26) if points.is_cuda else (1 << 18)
         n = max(256, chunk_elems // max(1, self.num_primitives))
         p_all = points.float() / self.scale.view(B, 1, 1) + self.center.view(B, 1, 3)
         outs, mats, parts = [], [], []

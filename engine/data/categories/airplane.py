@@ -135,7 +135,7 @@ def build(rng, b) -> str:
                 front = p + [0, -lnac * 0.35, -rn * 0.2]
                 b.cylinder(front + [0, lnac / 2, 0], [0, 1, 0], rn, lnac / 2, round=rn * 0.4, radius_top=rn * 0.6,
                            mat=mat_eng)
-                _propeller(b, front + [0, -rn * 0.3, 0], U(rng, 0.07, 0.1), int(rng.integers(3, 6)), rng)
+                _propeller(b, front + [0, -rn * 0.3, 0], U(rng, 0.06, 0.085), int(rng.integers(3, 6)), rng)
         else:  # light: nose propeller, maybe fixed gear
             _propeller(b, [0, -0.5 - 0.01, -0.1 * rf], U(rng, 0.1, 0.14), int(rng.integers(2, 4)), rng)
             b.ellipsoid([0, y_le + cr * 0.2, rf * 0.75], [rf * 0.8, cr * 0.9, rf * 0.6], mat=2)  # cabin glass
@@ -151,7 +151,7 @@ def build(rng, b) -> str:
                 subtype += "/gear"
         # tail
         t_tail = kind == "bizjet" and chance(rng, 0.85) or kind in ("airliner", "turboprop") and chance(rng, 0.25)
-        hf = U(rng, 0.1, 0.17) if kind != "light" else U(rng, 0.1, 0.14)
+        hf = {"light": U(rng, 0.1, 0.14), "turboprop": U(rng, 0.13, 0.18)}.get(kind, U(rng, 0.1, 0.17))
         crf = U(rng, 0.13, 0.2)
         y_rl = 0.5 - crf - U(rng, 0.0, 0.03)
         fsweep = math.radians(U(rng, 30, 50) if kind in ("airliner", "bizjet") else U(rng, 15, 40))
