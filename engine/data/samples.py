@@ -151,6 +151,9 @@ class Pool:
         view = torch.randint(0, self.images.shape[1], (size,), generator=g, device=g.device).to(dev)
         pick = torch.randint(0, self.points.shape[1], (size, points), generator=g, device=g.device).to(dev)
         images = self.images[shape, view].float() / 255
+        # brightness jitter, so the network cannot key on a pooled image's exact colours
+        gain = 0.7 + 0.6 * torch.rand(size, 1, 1, 1, generator=g, device=g.device).to(dev)
+        images[:, :3] = torch.minimum(images[:, :3] * gain, images[:, 3:])
         pts = self.points[shape].gather(1, pick.unsqueeze(-1).expand(-1, -1, 3)).float()
         occ = self.occupancy[shape].gather(1, pick)
         return {"images": images, "points": pts, "occupancy": occ}

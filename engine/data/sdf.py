@@ -34,105 +34,116 @@ BIG = 1e3       # "far away" distance (empty groups, subtract masks)
 
 
 # ----------------------------------------------------------------------------------------------
-# torch primitives: q [..., 3] local points, prm [..., K] (broadcastable, without the last axis of q)
+# torch primitives: local coordinates x, y, z [T,n] (separate, contiguous), prm [T,1,K]
 
 
 def _hyp(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(a * a + b * b)
 
 
-def sd_box(q: torch.Tensor, prm: torch.Tensor) -> torch.Tensor:
+def _len3(a, b, c):
+    return torch.sqrt(a * a + b * b + c * c)
+
+
+def sd_box(x, y, z, prm):
     r = prm[..., 3]
-    d = q.abs() - (prm[..., 0:3] - prm[..., 3:4])
-    return d.clamp(min=0).norm(dim=-1) + d.amax(dim=-1).clamp(max=0) - r
+    qx = x.abs() - (prm[..., 0] - r)
+    qy = y.abs() - (prm[..., 1] - r)
+    qz = z.abs() - (prm[..., 2] - r)
+    outside = _len3(qx.clamp(min=0), qy.clamp(min=0), qz.clamp(min=0))
+    return outside + torch.maximum(torch.maximum(qx, qy), qz).clamp(max=0) - r
 
 
-def sd_roundcone(q: torch.Tensor, prm: torch.Tensor) -> torch.Tensor:
+def sd_roundcone(x, y, z, prm):
     h, r1, r2 = prm[..., 0], prm[..., 1], prm[..., 2]
     length = 2 * h
     b = (r1 - r2) / length
     a = torch.sqrt((1 - b * b).clamp(min=1e-6))
-    x = _hyp(q[..., 0], q[..., 1])
-    y = q[..., 2] + h
-    k = -b * x + a * y
-    d_mid = a * x + b * y - r1
-    d_lo = _hyp(x, y) - r1
-    d_hi = _hyp(x, y - length) - r2
+    qx = _hyp(x, y)
+    qy = z + h
+    k = -b * qx + a * qy
+    d_mid = a * qx + b * qy - r1
+    d_lo = _hyp(qx, qy) - r1
+    d_hi = _hyp(qx, qy - length) - r2
     return torch.where(k < 0, d_lo, torch.where(k > a * length, d_hi, d_mid))
 
 
-def sd_cone(q: torch.Tensor, prm: torch.Tensor) -> torch.Tensor:
+def sd_cone(x, y, z, prm):
     rr = prm[..., 3]
     h, r1, r2 = prm[..., 0] - rr, prm[..., 1] - rr, prm[..., 2] - rr
-    x = _hyp(q[..., 0], q[..., 1])
-    y = q[..., 2]
+    qx = _hyp(x, y)
     k2x, k2y = r2 - r1, 2 * h
-    cax = x - torch.minimum(x, torch.where(y < 0, r1, r2))
-    cay = y.abs() - h
-    t = (((r2 - x) * k2x + (h - y) * k2y) / (k2x * k2x + k2y * k2y).clamp(min=1e-12)).clamp(0, 1)
-    cbx = x - r2 + k2x * t
-    cby = y - h + k2y * t
+    cax = qx - torch.minimum(qx, torch.where(z < 0, r1, r2))
+    cay = z.abs() - h
+    t = (((r2 - qx) * k2x + (h - z) * k2y) / (k2x * k2x + k2y * k2y).clamp(min=1e-12)).clamp(0, 1)
+    cbx = qx - r2 + k2x * t
+    cby = z - h + k2y * t
     inside = (cbx < 0) & (cay < 0)
     d = torch.sqrt(torch.minimum(cax * cax + cay * cay, cbx * cbx + cby * cby))
     return torch.where(inside, -d, d) - rr
 
 
-def sd_ellipsoid(q: torch.Tensor, prm: torch.Tensor) -> torch.Tensor:
-    r = prm[..., 0:3]
-    k0 = (q / r).norm(dim=-1)
-    k1 = (q / (r * r)).norm(dim=-1)
+def sd_ellipsoid(x, y, z, prm):
+    a, b, c = prm[..., 0], prm[..., 1], prm[..., 2]
+    k0 = _len3(x / a, y / b, z / c)
+    k1 = _len3(x / (a * a), y / (b * b), z / (c * c))
     return k0 * (k0 - 1) / k1.clamp(min=1e-9)
 
 
-def sd_revolved(q: torch.Tensor, prm: torch.Tensor) -> torch.Tensor:
+def sd_revolved(x, y, z, prm):
     ra, za, rb, zb, th = (prm[..., i] for i in range(5))
-    x = _hyp(q[..., 0], q[..., 1])
-    pax, pay = x - ra, q[..., 2] - za
+    qx = _hyp(x, y)
+    pax, pay = qx - ra, z - za
     bax, bay = rb - ra, zb - za
     t = ((pax * bax + pay * bay) / (bax * bax + bay * bay).clamp(min=1e-12)).clamp(0, 1)
     return _hyp(pax - bax * t, pay - bay * t) - th
 
 
 def _extrude(d2: torch.Tensor, z: torch.Tensor, h: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """Extrude a 2D distance along z to |z| <= h, edges rounded by r (inset by r, then grown by r)."""
+    """Extrude a 2D distance along z to |z| <= h; the extrusion edges are rounded by r (the 2D
+    outline keeps its corners)."""
     wx = d2 + r
     wy = z.abs() - (h - r)
     return torch.maximum(wx, wy).clamp(max=0) + _hyp(wx.clamp(min=0), wy.clamp(min=0)) - r
 
 
 def sd_polygon2d(px: torch.Tensor, py: torch.Tensor, verts: torch.Tensor) -> torch.Tensor:
-    """iq's exact polygon SDF; verts [..., V, 2] (repeated trailing vertices are harmless)."""
+    """iq's exact polygon SDF; px, py [T,n], verts [T,1,V,2] (repeated trailing vertices are harmless)."""
     vx, vy = verts[..., 0], verts[..., 1]
-    wx = px.unsqueeze(-1) - vx
-    wy = py.unsqueeze(-1) - vy
-    # edge from v_i to v_{i-1}
-    ex = torch.roll(vx, 1, dims=-1) - vx
+    ex = torch.roll(vx, 1, dims=-1) - vx  # edge from v_i to v_{i-1}
     ey = torch.roll(vy, 1, dims=-1) - vy
-    t = ((wx * ex + wy * ey) / (ex * ex + ey * ey).clamp(min=1e-12)).clamp(0, 1)
-    bx, by = wx - ex * t, wy - ey * t
-    d = (bx * bx + by * by).amin(dim=-1)
-    c1 = py.unsqueeze(-1) >= vy
-    c2 = py.unsqueeze(-1) < torch.roll(vy, 1, dims=-1)
-    c3 = ex * wy > ey * wx
-    flip = (c1 & c2 & c3) | (~c1 & ~c2 & ~c3)
-    odd = flip.sum(dim=-1) % 2 == 1
+    inv = 1.0 / (ex * ex + ey * ey).clamp(min=1e-12)
+    d = None
+    odd = None
+    for i in range(verts.shape[-2]):
+        wx = px - vx[..., i]
+        wy = py - vy[..., i]
+        exi, eyi = ex[..., i], ey[..., i]
+        t = ((wx * exi + wy * eyi) * inv[..., i]).clamp(0, 1)
+        bx, by = wx - exi * t, wy - eyi * t
+        di = bx * bx + by * by
+        d = di if d is None else torch.minimum(d, di)
+        c1 = py >= vy[..., i]
+        c2 = py < vy[..., i - 1]
+        c3 = exi * wy > eyi * wx
+        flip = (c1 & c2 & c3) | ~(c1 | c2 | c3)
+        odd = flip if odd is None else odd ^ flip
     d = torch.sqrt(d)
     return torch.where(odd, -d, d)
 
 
-def sd_polygon(q: torch.Tensor, prm: torch.Tensor) -> torch.Tensor:
+def sd_polygon(x, y, z, prm):
     verts = prm[..., 2 : 2 + 2 * MAX_POLY].unflatten(-1, (MAX_POLY, 2))
-    d2 = sd_polygon2d(q[..., 0], q[..., 1], verts)
-    return _extrude(d2, q[..., 2], prm[..., 0], prm[..., 1])
+    return _extrude(sd_polygon2d(x, y, verts), z, prm[..., 0], prm[..., 1])
 
 
-def sd_arc(q: torch.Tensor, prm: torch.Tensor) -> torch.Tensor:
+def sd_arc(x, y, z, prm):
     ra, rb, sa, ca, h, rr = (prm[..., i] for i in range(6))
-    px, py = q[..., 0].abs(), q[..., 1]
-    cap = _hyp(px - sa * ra, py - ca * ra)
-    ring = (_hyp(px, py) - ra).abs()
-    d2 = torch.where(ca * px > sa * py, cap, ring) - rb
-    return _extrude(d2, q[..., 2], h, rr)
+    px = x.abs()
+    cap = _hyp(px - sa * ra, y - ca * ra)
+    ring = (_hyp(px, y) - ra).abs()
+    d2 = torch.where(ca * px > sa * y, cap, ring) - rb
+    return _extrude(d2, z, h, rr)
 
 
 SDF_FUNCS = (sd_box, sd_roundcone, sd_cone, sd_ellipsoid, sd_revolved, sd_polygon, sd_arc)

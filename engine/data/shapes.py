@@ -196,10 +196,11 @@ class ShapeBatch:
     def _primitive_distances(self, p: torch.Tensor) -> torch.Tensor:
         """p [B,n,3] raw coordinates -> distances [T,n] of all T primitives."""
         ds = []
+        pt = p.transpose(1, 2)  # [B,3,n]
         for k, bidx, rot, pos, prm in self.kinds:
-            # local = R^T (p - t), as row vectors: p @ R - t @ R
-            q = torch.baddbmm(-(pos.unsqueeze(1) @ rot), p[bidx], rot)
-            ds.append(S.SDF_FUNCS[k](q, prm.unsqueeze(1)))
+            # local = R^T (p - t), component-major [T,3,n] so x, y, z are contiguous rows
+            q = torch.baddbmm(-(rot.transpose(1, 2) @ pos.unsqueeze(-1)), rot.transpose(1, 2), pt[bidx])
+            ds.append(S.SDF_FUNCS[k](q[:, 0], q[:, 1], q[:, 2], prm.unsqueeze(1)))
         return torch.cat(ds, 0)
 
     def sdf(self, points: torch.Tensor, return_material: bool = False, chunk_elems: int | None = None):
