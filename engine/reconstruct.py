@@ -18,6 +18,8 @@ from .images import prepare_image
 from .options import validate_request
 
 Progress = Callable[[str, float], None]
+CPU_CHUNK = 65536      # points per decoder call: fits the caches, bounds memory
+GPU_CHUNK = 1 << 20    # a GPU needs large batches to be busy
 
 
 @dataclass
@@ -88,7 +90,8 @@ def reconstruct(image, *, model: str | None = None, resolution: int = 128, thres
             torch.cuda.synchronize()
         t2 = time.perf_counter()
         level = math.log(threshold / (1.0 - threshold))
-        result = extract_mesh(net.decoder.point_fn(z), resolution, level, method=method, device=dev,
+        decode = net.decoder.point_fn(z, torch.float16 if dev.type == "cuda" else None)
+        result = extract_mesh(decode, resolution, level, method=method, device=dev, chunk=GPU_CHUNK if dev.type == "cuda" else CPU_CHUNK,
                               progress=lambda f: report("extract", 0.15 + 0.8 * f))
     t3 = time.perf_counter()
     report("done", 1.0)

@@ -26,7 +26,7 @@ def add_arguments(p) -> None:
     p.add_argument("--out", default="runs/train", help="run folder: checkpoints, log.jsonl, curves.png")
     p.add_argument("--categories", default="", help="comma-separated categories (default: all procedural ones)")
     p.add_argument("--meshes", default="", help="train on your meshes: a folder with one sub-folder of meshes per category")
-    p.add_argument("--up", default="z", choices=["z", "y"], help="up axis of the meshes in --meshes (ShapeNet: y)")
+    p.add_argument("--up", default="auto", choices=["auto", "z", "y"], help="up axis of the meshes in --meshes (ShapeNet: y)")
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--batch", type=int, default=32, help="shapes per step (per GPU with torchrun)")
     p.add_argument("--points", type=int, default=2048, help="occupancy points per shape and step")

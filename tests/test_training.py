@@ -79,3 +79,29 @@ def test_evaluate_reports_metrics_and_baselines(trained, tmp_path, capsys):
             assert 0.0 <= row["iou"] <= 1.0 and row["chamfer_l1"] >= 0 and 0 <= row["fscore@0.01"] <= 1
     # the retrieval baseline finds a training shape; a perfect score would mean test leaked into train
     assert report["results"]["retrieval"]["overall"]["iou"] < 0.999
+
+
+def write_box_obj(path, half):
+    hx, hy, hz = half
+    v = [(x * hx, y * hy, z * hz) for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)]
+    f = [(1, 2, 4, 3), (5, 7, 8, 6), (1, 5, 6, 2), (3, 4, 8, 7), (1, 3, 7, 5), (2, 6, 8, 4)]
+    path.write_text("".join(f"v {a} {b} {c}\n" for a, b, c in v) + "".join("f %d %d %d %d\n" % q for q in f))
+
+
+def test_training_on_a_folder_of_meshes(tmp_path):
+    root = tmp_path / "meshes"
+    for category, shapes in {"crate": [(1, 1, 1), (2, 1, 1)], "plank": [(3, 1, 0.2), (4, 2, 0.2)]}.items():
+        (root / category).mkdir(parents=True)
+        for k, half in enumerate(shapes):
+            write_box_obj(root / category / f"{category}{k}.obj", half)
+    run = tmp_path / "run"
+    args = ["train", "--out", str(run), "--meshes", str(root), "--steps", "2", *TINY[2:]]
+    assert main(args) == 0
+    _, meta = load_model(run / "model.pt")
+    assert meta["categories"] == ["crate", "plank"] and "meshes" in meta["trained"]["data"]
+    assert any((root / ".imdec_cache").rglob("*.npz"))  # the inside/outside grids are cached
+
+
+def test_training_on_a_missing_mesh_folder_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path / "r"), "--meshes", str(tmp_path / "none"), "--steps", "1"]) == 2
+    assert "does not exist" in capsys.readouterr().err

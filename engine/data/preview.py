@@ -9,7 +9,7 @@ import argparse
 
 import torch
 
-from .render import contact_sheet, random_cameras, render
+from .render import bounding_radius, contact_sheet, random_cameras, render
 from .shapes import CATEGORIES, ShapeBatch, make_shape, split_seeds
 
 
@@ -18,7 +18,9 @@ def make_sheet(path, seeds: int = 6, size: int = 128, split: str = "train", star
 
     shapes = [make_shape(c, s) for c in CATEGORIES for s in split_seeds(split, seeds, start)]
     gen = torch.Generator().manual_seed(seed)
-    images = render(ShapeBatch(shapes), random_cameras(len(shapes), gen), size=size, generator=gen, supersample=2)
+    batch = ShapeBatch(shapes)
+    cams = random_cameras(len(shapes), gen, radius=bounding_radius(batch))
+    images = render(batch, cams, size=size, generator=gen, supersample=2)
     sheet = Image.fromarray(contact_sheet(images, seeds, background=(0.93, 0.93, 0.93)))
     draw = ImageDraw.Draw(sheet)
     for i, s in enumerate(shapes):

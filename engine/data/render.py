@@ -1,8 +1,8 @@
 """Batched sphere-tracing renderer: RGBA images of SDF shapes like users' photos on a transparent
 background.
 
-    cams = random_cameras(B, gen)                      # keep them to reproduce an image
-    img = render(batch, cams, size=128, generator=gen) # [B,4,H,W] in [0,1], straight alpha
+    cams = random_cameras(B, gen, radius=bounding_radius(batch))  # keep them to reproduce an image
+    img = render(batch, cams, size=128, generator=gen)            # [B,4,H,W] in [0,1], straight alpha
 
 `batch` is a ShapeBatch (per-material colours), anything with `.sdf(points [B,N,3]) -> [B,N]`
 (and optionally `.bounds [B,2,3]`), or such a callable. Cameras orbit the object in its frame
@@ -70,17 +70,27 @@ def _uniform(generator, n, lo, hi):
     return torch.rand(n, generator=generator) * (hi - lo) + lo
 
 
+def bounding_radius(batch) -> torch.Tensor:
+    """Half diagonal of each shape's bounding box [B] (0.75 when the batch has no bounds)."""
+    b = getattr(batch, "bounds", None)
+    if b is None:
+        return torch.full((len(batch),), 0.75)
+    return ((b[:, 1] - b[:, 0]).norm(dim=-1) / 2).cpu()
+
+
 def random_cameras(B: int, generator: torch.Generator | None = None, elevation=(-10.0, 60.0), fov=(25.0, 50.0),
-                   fill=(0.55, 0.95), radius: float = 0.6, target_jitter: float = 0.04,
-                   device="cpu") -> Cameras:
-    """Random cameras: azimuth uniform over 360 deg, elevation in `elevation` (deg), field of view in
-    `fov` (deg), distance such that a sphere of `radius` spans `fill` of the half frame (>= 1.0),
-    look-at point = centre + uniform jitter of +-`target_jitter` per axis. Drawn on the CPU."""
+                   fill=(0.55, 0.9), radius=0.7, target_jitter: float = 0.03, device="cpu") -> Cameras:
+    """Random cameras, drawn on the CPU: azimuth uniform over 360 deg, elevation in `elevation`
+    (deg), full field of view in `fov` (deg), look-at point = centre + uniform jitter of
+    +-`target_jitter` per axis, distance such that a sphere of `radius` (a float or one per image,
+    e.g. `bounding_radius(batch)`, which keeps every object inside the frame) seen from the camera
+    spans `fill` of the half frame (never closer than 1.0)."""
     az = _uniform(generator, B, 0, 2 * math.pi)
     el = torch.deg2rad(_uniform(generator, B, *elevation))
     fv = torch.deg2rad(_uniform(generator, B, *fov))
     fl = _uniform(generator, B, *fill)
-    dist = (radius / (fl * torch.tan(fv / 2))).clamp(min=1.0)
+    r = torch.as_tensor(radius, dtype=torch.float32).expand(B) + target_jitter * math.sqrt(3)
+    dist = (r / torch.sin(torch.atan(fl * torch.tan(fv / 2)))).clamp(min=1.0)
     tgt = (torch.rand(B, 3, generator=generator) * 2 - 1) * target_jitter
     return Cameras(az, el, dist, fv, tgt).to(device)
 

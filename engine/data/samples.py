@@ -25,7 +25,8 @@ class SampleSource:
         self.categories = list(categories)
         self.image_size = image_size
         self.device = torch.device(device)
-        self.meshes = meshes  # a MeshFolder, or None for procedural shapes
+        self.meshes = meshes  # a MeshFolderDataset, or None for procedural shapes
+        self.mesh_index = mesh_split_index(meshes, self.categories) if meshes is not None else {}
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.cpu_generator = torch.Generator().manual_seed(seed + 1)
 
@@ -35,10 +36,17 @@ class SampleSource:
         from ..errors import InputError
 
         if meshes:
-            from .meshes import MeshFolder
+            from .meshes import MeshFolderDataset
 
-            folder = MeshFolder(meshes, up=up, categories=categories or None)
-            return cls(folder.categories, image_size, device, seed, meshes=folder)
+            try:
+                folder = MeshFolderDataset(meshes, up=up)
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
+            chosen = list(categories or folder.categories)
+            missing = [c for c in chosen if c not in folder.categories]
+            if missing:
+                raise InputError(f"no meshes for {', '.join(missing)} under {meshes}; found {', '.join(folder.categories)}")
+            return cls(chosen, image_size, device, seed, meshes=folder)
         categories = list(categories or procedural.CATEGORIES)
         unknown = [c for c in categories if c not in procedural.CATEGORIES]
         if unknown:
@@ -69,7 +77,8 @@ class SampleSource:
 
     def shape_batch(self, cats: list[str], idx: list[int], split: str):
         if self.meshes is not None:
-            return self.meshes.batch(cats, idx, split).to(self.device)
+            picks = [self.mesh_index[(split, c)] for c in cats]
+            return self.meshes.batch([p[i % len(p)] for p, i in zip(picks, idx)]).to(self.device)
         span = procedural.SPLIT_SIZE
         seeds = [procedural.SPLIT_BASE[split] + i % span for i in idx]
         return procedural.ShapeBatch.make(cats, seeds).to(self.device)
@@ -124,6 +133,18 @@ class SampleSource:
         if progress:
             print(file=sys.stderr)
         return Pool(torch.cat(images), torch.cat(pts), torch.cat(occ), self.generator)
+
+
+def mesh_split_index(folder, categories: list[str]) -> dict:
+    """(split, category) -> mesh indices; a small folder whose split has none of a category
+    falls back to all of that category's meshes."""
+    index = {}
+    for split in ("train", "val", "test"):
+        in_split = set(folder.split_indices(split))
+        for c in categories:
+            of_category = [i for i, item in enumerate(folder.items) if item.category == c]
+            index[(split, c)] = [i for i in of_category if i in in_split] or of_category
+    return index
 
 
 class Pool:
