@@ -32,6 +32,7 @@ def add_arguments(p) -> None:
     p.add_argument("--dense-max", type=int, default=256, help="largest resolution for the dense reference")
     p.add_argument("--iou-max", type=int, default=256, help="largest resolution for IoU against ours")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--int8", action="store_true", help="also decode with int8 weights (CPU) and compare with ours")
     p.add_argument("--repeat", type=int, default=1, help="runs of ours per case (the fastest is kept)")
     p.add_argument("--out", default="", help="also write the report to this JSON file")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -150,6 +151,8 @@ def run(args) -> int:
                     "time_ratio": round(ref["seconds"]["total"] / ours_cmp["seconds"]["total"], 2),
                     "iou_vs_ours": None if ref["iou_vs_adaptive"] is None else round(ref["iou_vs_adaptive"], 5),
                 }
+            if args.int8 and device.type == "cpu":
+                row["int8"] = int8_comparison(net, z, n, ours_cmp, args.iou_max)
             rows.append(row)
             print(f"bench: {n}^3 {Path(image).name}: {result.seconds['total']:.3f} s", file=sys.stderr, flush=True)
 
@@ -163,6 +166,21 @@ def run(args) -> int:
         Path(args.out).write_text(json.dumps(report, indent=1))
     print(json.dumps(report) if args.json else format_table(report))
     return 0
+
+
+def int8_comparison(net, z, n: int, ours: dict, iou_max: int) -> dict:
+    """Adaptive extraction with int8 decoder weights against ours (float32): time and IoU."""
+    from .bench_extract import iou
+    from .extract import extract_mesh
+
+    keep = n <= iou_max
+    with torch.inference_mode():
+        t = time.perf_counter()
+        q = extract_mesh(net.decoder.point_fn(z, int8=True), n, keep_values=keep)
+        seconds = time.perf_counter() - t
+        f = extract_mesh(net.decoder.point_fn(z), n, keep_values=True) if keep else None
+    return {"seconds": round(seconds, 4), "time_ratio": round(seconds / ours["seconds"]["total"], 3),
+            "iou_vs_ours": round(iou(q.occupancy(), f.occupancy()), 5) if keep else None}
 
 
 def summarize(rows: list[dict]) -> list[dict]:
@@ -181,6 +199,10 @@ def summarize(rows: list[dict]) -> list[dict]:
             "share_of_matmul_peak": mean([r["share_of_matmul_peak"] for r in rs]),
             "min_iou_vs_dense": min((r["iou_vs_dense"] for r in rs if r["iou_vs_dense"] is not None), default=None),
         }
+        int8 = [r["int8"] for r in rs if r.get("int8")]
+        if int8:
+            entry["int8"] = {"time_ratio": mean([q["time_ratio"] for q in int8]),
+                             "min_iou_vs_ours": min((q["iou_vs_ours"] for q in int8 if q["iou_vs_ours"] is not None), default=None)}
         for ref in ("dense", "imnet"):
             got = [r["references"].get(ref) for r in rs if r["references"].get(ref)]
             if got:
@@ -196,13 +218,16 @@ def format_table(report: dict) -> str:
     lines = [f"imdec bench, {report['date']}, {report['machine']} ({report['device']}), model {report['model']}, "
              f"{len(report['images'])} images; matmul peak {report['matmul_peak_gflops']} GFLOPS",
              "", "| res | image to mesh (s) | encode | extract | mesh | queries | floor | q/floor | peak RSS MB "
-             "| % of peak | dense s (x ours, IoU) | IM-NET s (x ours, IoU) |", "|" + "---|" * 12]
+             "| % of peak | dense s (x ours, IoU) | IM-NET s (x ours, IoU) |" + (" int8 decoder |" if any("int8" in s for s in report["summary"]) else ""),
+             "|" + "---|" * (12 + any("int8" in s for s in report["summary"]))]
     for s in report["summary"]:
         refs = []
         for ref in ("dense", "imnet"):
             r = s.get(ref)
             refs.append("-" if not r else f"{r['seconds']:.2f} ({r['time_ratio']:.1f}x, {fmt(r['min_iou_vs_ours'], '.4f')})")
+        if "int8" in s:
+            refs.append(f"{s['int8']['time_ratio']:.2f}x time, IoU {fmt(s['int8']['min_iou_vs_ours'], '.4f')}")
         lines.append(f"| {s['resolution']} | {s['total_s']:.3f} | {s['stages_s']['encode']:.3f} | {s['stages_s']['extract']:.3f} "
                      f"| {s['stages_s']['mesh']:.3f} | {s['queries']:.0f} | {fmt(s['floor'], '.0f')} | {fmt(s['queries_over_floor'], '.2f')} "
-                     f"| {s['peak_rss_mb']:.0f} | {100 * s['share_of_matmul_peak']:.0f}% | {refs[0]} | {refs[1]} |")
+                     f"| {s['peak_rss_mb']:.0f} | {100 * s['share_of_matmul_peak']:.0f}% | " + " | ".join(refs) + " |")
     return "\n".join(lines)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Callable
 
 import torch
@@ -70,25 +71,32 @@ class ImplicitDecoder(nn.Module):
         shape_bias = F.linear(z, w_latent, first.bias).unsqueeze(1)
         return self._tail(F.linear(points, w_point) + shape_bias)
 
-    def point_fn(self, z: torch.Tensor, dtype: torch.dtype | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    def point_fn(self, z: torch.Tensor, dtype: torch.dtype | None = None,
+                 int8: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
         """Bind one latent z [D] and return points [M, 3] -> float32 logits [M] for grid extraction.
 
         The weights are taken once, in `dtype` if given (float16 on a GPU halves memory traffic;
-        grid coordinates stay exact enough in float16 up to 1024^3 cells)."""
+        grid coordinates stay exact enough in float16 up to 1024^3 cells). `int8`: the layers after
+        the first with dynamically quantised int8 weights (CPU only; `python -m engine bench
+        --int8` measures what it gains and how far its mesh moves)."""
         dtype = dtype or self.out.weight.dtype
         first = self.layers[0]
         w_point = first.weight[:, :3].to(dtype).t().contiguous()
         shape_bias = F.linear(z.reshape(1, -1).to(first.weight.dtype), first.weight[:, 3:], first.bias).to(dtype)
-        tail = [(layer.weight.to(dtype), layer.bias.to(dtype)) for layer in list(self.layers[1:]) + [self.out]]
+        layers = list(self.layers[1:]) + [self.out]
+        if int8:
+            from torch.ao.quantization import quantize_dynamic
+
+            layers = list(quantize_dynamic(nn.Sequential(*layers), {nn.Linear}, dtype=torch.qint8))
+        else:
+            layers = [partial(F.linear, weight=layer.weight.to(dtype), bias=layer.bias.to(dtype)) for layer in layers]
         slope = self.slope
 
         def evaluate(points: torch.Tensor) -> torch.Tensor:
             h = F.leaky_relu(torch.addmm(shape_bias, points.to(dtype), w_point), slope)
-            for i, (weight, bias) in enumerate(tail):
-                h = F.linear(h, weight, bias)
-                if i < len(tail) - 1:
-                    h = F.leaky_relu(h, slope)
-            return h.squeeze(-1).float()
+            for layer in layers[:-1]:
+                h = F.leaky_relu(layer(h), slope)
+            return layers[-1](h).squeeze(-1).float()
 
         return evaluate
 
