@@ -49,6 +49,8 @@ class Cameras:
         fwd = F.normalize(self.target - eye, dim=-1)
         zup = torch.zeros_like(fwd)
         zup[:, 2] = 1
+        zup[fwd[:, 2].abs() > 0.999, 1] = 1  # looking straight down / up: image up is +Y
+        zup[fwd[:, 2].abs() > 0.999, 2] = 0
         right = F.normalize(torch.cross(fwd, zup, dim=-1), dim=-1)
         up = torch.cross(right, fwd, dim=-1)
         return eye, fwd, right, up

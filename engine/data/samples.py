@@ -86,11 +86,12 @@ class SampleSource:
     # -- samples --------------------------------------------------------------------------
     def render_views(self, batch, views: int = 1) -> torch.Tensor:
         """Prepared encoder inputs [B, views, 4, S, S] from random viewpoints."""
-        from .render import random_cameras, render
+        from .render import bounding_radius, random_cameras, render
 
         out = []
+        radius = bounding_radius(batch)  # frame the whole shape, square tables included
         for _ in range(views):
-            cams = random_cameras(len(batch), generator=self.cpu_generator, device=self.device)
+            cams = random_cameras(len(batch), generator=self.cpu_generator, radius=radius, device=self.device)
             rgba = render(batch, cams, size=RENDER_SIZE, generator=self.cpu_generator)
             out.append(prepare_batch(rgba, self.image_size))
         return torch.stack(out, 1)

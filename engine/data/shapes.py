@@ -13,7 +13,6 @@ per primitive, grown where smooth blends bulge out of it) is centred at 0, longe
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import numpy as np
 import torch
@@ -350,4 +349,3 @@ def mesh_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
 
 __all__ = ["CATEGORIES", "Shape", "ShapeBatch", "make_shape", "make_shapes", "split_seeds",
            "sample_points", "surface_points", "shape_mesh", "sdf_grid", "mesh_volume", "sdf_and_gradient"]
-_ = math
