@@ -119,12 +119,12 @@ def run(args) -> int:
     baselines = None if args.no_baselines else Baselines(source, args.baseline_shapes, device)
     points = M.iou_points(args.iou_points).to(device)
     rows = {"imdec": [], "mean_shape": [], "retrieval": []}
-    mesh_cache: dict[int, tuple] = {}
+    mesh_cache: dict[tuple[str, int], tuple] = {}
 
-    def true_mesh(seed: int, shape):
-        if seed not in mesh_cache:
-            mesh_cache[seed] = procedural.shape_mesh(shape, args.mesh_resolution, device=device)
-        return mesh_cache[seed]
+    def true_mesh(category: str, seed: int, shape):
+        if (category, seed) not in mesh_cache:
+            mesh_cache[category, seed] = procedural.shape_mesh(shape, args.mesh_resolution, device=device)
+        return mesh_cache[category, seed]
 
     total = args.shapes * len(cats)
     test_cats, test_idx = source._pick(total, "test", first=0)
@@ -135,7 +135,7 @@ def run(args) -> int:
         batch = procedural.ShapeBatch([shape]).to(device)
         image = source.render_views(batch)[0, 0]
         truth = batch.occupancy(points[None])[0].cpu().numpy()
-        gt_mesh = true_mesh(seed, shape)
+        gt_mesh = true_mesh(cat, seed, shape)
         with torch.inference_mode():
             fn = net.decoder.point_fn(net.encoder(image[None])[0])
             pred = (point_chunks(fn, points) > 0).cpu().numpy()
@@ -152,7 +152,7 @@ def run(args) -> int:
             r_shape = procedural.ShapeBatch([procedural.make_shape(r_cat, r_seed)]).to(device)
             row = {"category": cat, "seed": seed, "retrieved": f"{r_cat}:{r_seed}",
                    "iou": M.iou(r_shape.occupancy(points[None])[0].cpu().numpy(), truth)}
-            row.update(M.surface_metrics(true_mesh(r_seed, r_shape), gt_mesh, args.surface_samples))
+            row.update(M.surface_metrics(true_mesh(r_cat, r_seed, r_shape), gt_mesh, args.surface_samples))
             rows["retrieval"].append(row)
         print(f"\revaluating: {k + 1}/{total} shapes", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
