@@ -1,4 +1,10 @@
-"""`python -m engine train`: end-to-end training of the image encoder and the occupancy decoder.
+"""`python -m engine train`: training of the image encoder and the occupancy decoder.
+
+Two recipes:
+- end-to-end: encoder and decoder together, binary cross-entropy on occupancy points;
+- two-stage (IM-NET's recipe, with an auto-decoder for the first stage): stage 1 learns the decoder
+  and one latent per training shape on occupancy points alone; stage 2 freezes the decoder and
+  trains the image encoder to regress those latents (mean squared error).
 
 Samples come from the procedural shape generator (fresh shapes every step, or a pool of shapes
 rendered once and reused, which is what a CPU can afford) or from a folder of the user's meshes.
@@ -27,7 +33,9 @@ def add_arguments(p) -> None:
     p.add_argument("--categories", default="", help="comma-separated categories (default: all procedural ones)")
     p.add_argument("--meshes", default="", help="train on your meshes: a folder with one sub-folder of meshes per category")
     p.add_argument("--up", default="auto", choices=["auto", "z", "y"], help="up axis of the meshes in --meshes (ShapeNet: y)")
-    p.add_argument("--steps", type=int, default=20000)
+    p.add_argument("--recipe", default="end-to-end", choices=["end-to-end", "two-stage"])
+    p.add_argument("--steps", type=int, default=20000, help="steps in all (two-stage: both stages)")
+    p.add_argument("--shape-steps", type=int, default=0, help="two-stage: steps of stage 1 (default: 40 %% of --steps)")
     p.add_argument("--batch", type=int, default=32, help="shapes per step (per GPU with torchrun)")
     p.add_argument("--points", type=int, default=2048, help="occupancy points per shape and step")
     p.add_argument("--lr", type=float, default=5e-4)
@@ -129,6 +137,57 @@ def occupancy_loss(logits: torch.Tensor, occupancy: torch.Tensor) -> torch.Tenso
     return F.binary_cross_entropy_with_logits(logits.float(), occupancy.float())
 
 
+LATENT_PRIOR = 1e-4  # weight of the L2 prior on stage-1 latents (as in DeepSDF's auto-decoder)
+
+
+class Recipe:
+    """What one training step optimises; `end-to-end`, or the two stages of `two-stage`."""
+
+    def __init__(self, args, model: IMDecNet, train_model, pool, device, state: dict | None):
+        self.name, self.model, self.train_model = args.recipe, model, train_model
+        self.shape_steps = (args.shape_steps or int(0.4 * args.steps)) if self.name == "two-stage" else 0
+        self.latents = None
+        if self.name == "two-stage":
+            if pool is None:
+                raise InputError("--recipe two-stage learns one latent per pooled shape: give --pool N (or --pool-cache)")
+            if dist_info()[0] > 1:
+                raise InputError("--recipe two-stage runs on one device; use end-to-end with torchrun")
+            saved = (state or {}).get("train_state", {}).get("latents")
+            init = saved if saved is not None else 0.01 * torch.randn(len(pool), model.config["latent_dim"])
+            self.latents = torch.nn.Parameter(init.to(device))
+        self.lr = args.lr
+
+    def stage(self, step: int) -> int:
+        return 1 if step < self.shape_steps else 2
+
+    def parameters(self, step: int):
+        if self.name == "end-to-end":
+            return list(self.model.parameters())
+        if self.stage(step) == 1:
+            return list(self.model.decoder.parameters()) + [self.latents]
+        return list(self.model.encoder.parameters())
+
+    def optimizer(self, step: int):
+        return torch.optim.AdamW(self.parameters(step), lr=self.lr, weight_decay=1e-5)
+
+    def loss(self, batch: dict, step: int, amp: bool, device) -> torch.Tensor:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            if self.name == "end-to-end":
+                return occupancy_loss(self.train_model(batch["images"], batch["points"]), batch["occupancy"])
+            if self.stage(step) == 1:
+                z = self.latents[batch["shape"]]
+                logits = self.model.decoder(z, batch["points"])
+                return occupancy_loss(logits, batch["occupancy"]) + LATENT_PRIOR * z.float().pow(2).sum(1).mean()
+            target = self.latents[batch["shape"]].detach()
+            return F.mse_loss(self.model.encoder(batch["images"]).float(), target)
+
+    def lr_at(self, step: int, total: int) -> float:
+        """The schedule restarts for stage 2."""
+        if self.name == "two-stage" and self.stage(step) == 2:
+            return lr_at(step - self.shape_steps, total - self.shape_steps, self.lr)
+        return lr_at(step, self.shape_steps if self.name == "two-stage" else total, self.lr)
+
+
 @torch.no_grad()
 def validation_iou(model: IMDecNet, val: dict, chunk: int = 16) -> float:
     """Mean IoU over the validation shapes, at their uniform points."""
@@ -180,13 +239,9 @@ def run(args) -> int:
     if world > 1:
         train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-5)
-    step = 0
-    if state is not None:
-        optimizer.load_state_dict(state["train_state"]["optimizer"])
-        step = int(state["train_state"]["step"])
-        if "rng" in state["train_state"]:
-            source.set_state(state["train_state"]["rng"])
+    step = int(state["train_state"]["step"]) if state is not None else 0
+    if state is not None and "rng" in state["train_state"]:
+        source.set_state(state["train_state"]["rng"])
 
     pool = None
     if args.pool_cache and Path(args.pool_cache).is_file():
@@ -196,6 +251,10 @@ def run(args) -> int:
         if args.pool_cache and rank == 0:
             pool.save(args.pool_cache)
     val = source.validation_set(args.val_shapes, points=20000)
+    recipe = Recipe(args, model, train_model, pool, device, state)
+    optimizer = recipe.optimizer(step)
+    if state is not None and state["train_state"].get("stage", 1) == recipe.stage(step):
+        optimizer.load_state_dict(state["train_state"]["optimizer"])
 
     amp = device.type == "cuda"
     log_path = out / "log.jsonl"
@@ -212,8 +271,13 @@ def run(args) -> int:
         trained = {"data": source.describe(), "steps": step, "batch": args.batch * world, "points": args.points,
                    "pool": args.pool, "views": args.views, "seconds": round(time.time() - t_start, 1),
                    "command": "python -m engine " + " ".join(sys.argv[1:]),
-                   "val_iou": round(val_iou, 4), "recipe": "end-to-end (image encoder + decoder, BCE on occupancy)"}
-        train_state = {"optimizer": optimizer.state_dict(), "step": step, "rng": source.get_state()}
+                   "val_iou": round(val_iou, 4), "recipe": args.recipe}
+        if recipe.shape_steps:
+            trained["shape_steps"] = recipe.shape_steps
+        train_state = {"optimizer": optimizer.state_dict(), "step": step, "rng": source.get_state(),
+                       "stage": recipe.stage(step)}
+        if recipe.latents is not None:
+            train_state["latents"] = recipe.latents.detach().cpu()
         save_checkpoint(out / "last.pt", model, categories=categories, trained=trained, extra={"train_state": train_state})
         save_checkpoint(out / "model.pt", model, categories=categories, trained=trained)
         with log_path.open("a") as f:
@@ -221,22 +285,22 @@ def run(args) -> int:
         plot_curves(log_path, out / "curves.png")
 
     while step < args.steps and time.time() < deadline:
-        lr = lr_at(step, args.steps, args.lr)
+        if recipe.stage(step) != recipe.stage(step - 1) and step > 0:
+            optimizer = recipe.optimizer(step)  # stage 2: the encoder alone
+        lr = recipe.lr_at(step, args.steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
         batch = pool.sample(args.batch, args.points) if pool is not None else source.fresh_batch(args.batch, args.points)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            logits = train_model(batch["images"], batch["points"])
-        loss = occupancy_loss(logits, batch["occupancy"])
+        loss = recipe.loss(batch, step, amp, device)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        torch.nn.utils.clip_grad_norm_(recipe.parameters(step), 5.0)
         optimizer.step()
         step += 1
         recent.append(loss.item())
         if rank == 0 and step % log_every == 0:
             with log_path.open("a") as f:  # the mean loss since the last line
-                f.write(json.dumps({"step": step, "loss": sum(recent) / len(recent), "lr": lr,
+                f.write(json.dumps({"step": step, "loss": sum(recent) / len(recent), "lr": lr, "stage": recipe.stage(step - 1),
                                     "time": round(time.time() - t_start, 1)}) + "\n")
             recent.clear()
         progress.update(step, f"loss {loss.item():.4f}")

@@ -105,3 +105,20 @@ def test_training_on_a_folder_of_meshes(tmp_path):
 def test_training_on_a_missing_mesh_folder_is_a_clear_error(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path / "r"), "--meshes", str(tmp_path / "none"), "--steps", "1"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_two_stage_recipe_learns_latents_then_regresses_them(tmp_path):
+    run = tmp_path / "two"
+    args = ["train", "--out", str(run), "--recipe", "two-stage", "--steps", "12", "--shape-steps", "8",
+            "--pool", "2", "--views", "1", "--pool-points", "2048", "--eval-every", "100", *TINY]
+    assert main(args) == 0
+    payload = read_checkpoint(run / "last.pt")
+    assert payload["train_state"]["stage"] == 2 and payload["train_state"]["latents"].shape == (4, 128)
+    stages = [r["stage"] for r in log_rows(run) if "loss" in r]
+    assert stages[0] == 1 and stages[-1] == 2
+    assert payload["trained"]["recipe"] == "two-stage" and payload["trained"]["shape_steps"] == 8
+
+
+def test_two_stage_needs_a_pool(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path), "--recipe", "two-stage", "--steps", "2", *TINY]) == 2
+    assert "--pool" in capsys.readouterr().err

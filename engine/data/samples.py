@@ -178,4 +178,4 @@ class Pool:
         images[:, :3] = torch.minimum(images[:, :3] * gain, images[:, 3:])
         pts = self.points[shape].gather(1, pick.unsqueeze(-1).expand(-1, -1, 3)).float()
         occ = self.occupancy[shape].gather(1, pick)
-        return {"images": images, "points": pts, "occupancy": occ}
+        return {"images": images, "points": pts, "occupancy": occ, "shape": shape}
