@@ -264,7 +264,7 @@ def run(args) -> int:
     log_every = max(1, min(25, args.steps // 10))
     recent: list[float] = []
 
-    def save(final: bool = False) -> None:
+    def save() -> None:
         if rank != 0:
             return
         val_iou = validation_iou(model, val)
@@ -306,7 +306,7 @@ def run(args) -> int:
         progress.update(step, f"loss {loss.item():.4f}")
         if step % args.eval_every == 0 and step < args.steps:
             save()
-    save(final=True)
+    save()
     progress.close()
     if rank == 0:
         print(json.dumps({"run": str(out), "steps": step, "checkpoint": str(out / "model.pt"),
