@@ -111,11 +111,15 @@ def plot_curves(log_path: Path, out_path: Path) -> None:
     from .plot import line_chart
 
     rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
-    loss = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+    names = {0: "occupancy BCE", 1: "stage 1: occupancy BCE", 2: "stage 2: latent MSE"}
+    loss: dict[str, list] = {}
+    for r in rows:
+        if "loss" in r:
+            loss.setdefault(names[r.get("stage", 0)], []).append((r["step"], r["loss"]))
     val = [(r["step"], r["val_iou"]) for r in rows if "val_iou" in r]
     lr = [(r["step"], r["lr"]) for r in rows if "lr" in r]
     line_chart(out_path, [
-        {"title": "training loss (BCE)", "series": {"loss": loss}, "log_y": True},
+        {"title": "training loss", "series": loss, "log_y": True},
         {"title": "validation IoU", "series": {"val IoU": val}},
         {"title": "learning rate", "series": {"lr": lr}},
     ])
@@ -158,6 +162,9 @@ class Recipe:
         self.lr = args.lr
 
     def stage(self, step: int) -> int:
+        """0 for end-to-end; 1 or 2 for the stages of two-stage."""
+        if self.name == "end-to-end":
+            return 0
         return 1 if step < self.shape_steps else 2
 
     def parameters(self, step: int):
@@ -253,7 +260,7 @@ def run(args) -> int:
     val = source.validation_set(args.val_shapes, points=20000)
     recipe = Recipe(args, model, train_model, pool, device, state)
     optimizer = recipe.optimizer(step)
-    if state is not None and state["train_state"].get("stage", 1) == recipe.stage(step):
+    if state is not None and state["train_state"].get("stage", 0) == recipe.stage(step):
         optimizer.load_state_dict(state["train_state"]["optimizer"])
 
     amp = device.type == "cuda"
