@@ -71,7 +71,7 @@ class Baselines:
         from .data import shapes as procedural
 
         self.device = device
-        cats, idx = source._pick(per_category * len(source.categories), "train", first=0)
+        cats, idx = source.pick(per_category * len(source.categories), "train", first=0)
         self.cats, self.seeds = cats, [procedural.SPLIT_BASE["train"] + i for i in idx]
         pts = grid_points(MEAN_GRID, device)
         sums = {c: torch.zeros(len(pts), device=device) for c in source.categories}
@@ -127,7 +127,7 @@ def run(args) -> int:
         return mesh_cache[category, seed]
 
     total = args.shapes * len(cats)
-    test_cats, test_idx = source._pick(total, "test", first=0)
+    test_cats, test_idx = source.pick(total, "test", first=0)
     source.generator.manual_seed(2024)
     for k, (cat, i) in enumerate(zip(test_cats, test_idx)):
         seed = procedural.SPLIT_BASE["test"] + i

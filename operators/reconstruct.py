@@ -100,6 +100,17 @@ def _one_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
+def threshold_property():
+    """The threshold setting; the operator and the sidebar's scene settings share it."""
+    return FloatProperty(
+        name="Threshold",
+        description="Occupancy level of the surface: lower grows the object, higher shrinks it",
+        default=0.5,
+        min=0.01,
+        max=0.99,
+    )
+
+
 class IMDEC_OT_reconstruct(bpy.types.Operator):
     """Reconstruct a 3D mesh of the object in a picture and add it at the 3D cursor"""
 
@@ -126,13 +137,7 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
         soft_min=32,
         soft_max=512,
     )
-    threshold: FloatProperty(
-        name="Threshold",
-        description="Occupancy level of the surface: lower grows the object, higher shrinks it",
-        default=0.5,
-        min=0.01,
-        max=0.99,
-    )
+    threshold: threshold_property()
     model: StringProperty(
         name="Model",
         description="Bundled model name or checkpoint path; empty: the sidebar panel's choice (the default model)",

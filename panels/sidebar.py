@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import bpy
-from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, PointerProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
 
 from .. import prefs
 from ..operators import reconstruct as reconstruct_op
@@ -77,13 +77,7 @@ class IMDEC_SceneSettings(bpy.types.PropertyGroup):
         max=1024,
         soft_max=512,
     )
-    threshold: FloatProperty(
-        name="Threshold",
-        description="Occupancy level of the surface: lower grows the object, higher shrinks it",
-        default=0.5,
-        min=0.01,
-        max=0.99,
-    )
+    threshold: reconstruct_op.threshold_property()
     device: EnumProperty(
         name="Device",
         description="Where the network runs",

@@ -66,7 +66,7 @@ class SampleSource:
         self.cpu_generator.set_state(state["cpu_generator"])
 
     # -- shapes ---------------------------------------------------------------------------
-    def _pick(self, count: int, split: str, first: int | None = None) -> tuple[list[str], list[int]]:
+    def pick(self, count: int, split: str, first: int | None = None) -> tuple[list[str], list[int]]:
         """`count` (category, index) pairs: balanced over categories, random or the first ones."""
         cats = [self.categories[i % len(self.categories)] for i in range(count)]
         if first is not None:
@@ -101,7 +101,7 @@ class SampleSource:
         return procedural.sample_points(batch, count - near, near, generator=self.generator)
 
     def fresh_batch(self, size: int, points: int, split: str = "train") -> dict:
-        cats, idx = self._pick(size, split)
+        cats, idx = self.pick(size, split)
         batch = self.shape_batch(cats, idx, split)
         pts, occ = self.points(batch, points)
         return {"images": self.render_views(batch)[:, 0], "points": pts, "occupancy": occ}
@@ -110,7 +110,7 @@ class SampleSource:
         """Fixed validation shapes (first seeds of the val split), one view, uniform points."""
         state = self.get_state()
         self.generator.manual_seed(12345)
-        cats, idx = self._pick(per_category * len(self.categories), "val", first=0)
+        cats, idx = self.pick(per_category * len(self.categories), "val", first=0)
         batch = self.shape_batch(cats, idx, "val")
         pts, occ = procedural.sample_points(batch, points, 0, generator=self.generator)
         images = self.render_views(batch)[:, 0]
@@ -122,7 +122,7 @@ class SampleSource:
         total = per_category * len(self.categories)
         images, pts, occ = [], [], []
         for start in range(0, total, chunk):
-            cats, idx = self._pick(min(chunk, total - start), "train")
+            cats, idx = self.pick(min(chunk, total - start), "train")
             batch = self.shape_batch(cats, idx, "train")
             images.append((self.render_views(batch, views) * 255).round().to(torch.uint8))
             p, o = self.points(batch, points)
