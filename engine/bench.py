@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import json
-import os
 import platform
 import sys
 import time
@@ -170,8 +169,8 @@ def run(args) -> int:
 
 def int8_comparison(net, z, n: int, ours: dict, iou_max: int) -> dict:
     """Adaptive extraction with int8 decoder weights against ours (float32): time and IoU."""
-    from .bench_extract import iou
     from .extract import extract_mesh
+    from .metrics import iou
 
     keep = n <= iou_max
     with torch.inference_mode():

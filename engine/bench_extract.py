@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .extract import PointFn, dense_occupancy, extract_mesh
+from .metrics import iou
 
 __all__ = ["compare_methods", "analytic_shapes", "box_union", "iou"]
 
@@ -101,11 +102,6 @@ def analytic_shapes() -> dict[str, PointFn]:
 
 
 # ----------------------------------------------------------------------------------------------
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
 
 
 def _max_rss_mb() -> float:

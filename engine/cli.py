@@ -11,7 +11,6 @@ import json
 import os
 import sys
 import traceback
-from pathlib import Path
 
 from .errors import InputError
 

@@ -74,7 +74,7 @@ def build(rng, b) -> str:
         cb = rb + 0.06
 
     # --- body + cabin (blended), wheel arches cut away ---------------------------------------
-    body = b.group(U(rng, 0.05, 0.12))
+    b.group(U(rng, 0.05, 0.12))  # body and cabin blend in one group
     lower = [(-L / 2 + 0.12, zb), (L / 2 - 0.15, zb), (L / 2, zb + 0.22), (L / 2 - 0.04, belt_rear),
              (ws, belt), (-L / 2 + 0.2, hood), (-L / 2, hood - nose), (-L / 2 + 0.02, zb + 0.15)]
     b.side_polygon(lower, 0.0, W / 2, round=U(rng, 0.05, 0.12))
