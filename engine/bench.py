@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from .errors import InputError
+from .model import point_feature_width
 
 SAMPLES = Path(__file__).resolve().parents[1] / "docs" / "samples"
 
@@ -75,7 +76,7 @@ def matmul_peak_gflops(device: torch.device, size: int = 2048, repeat: int = 5) 
 
 def decoder_flops_per_query(config: dict) -> int:
     """Multiply-adds x 2 per point once the z part of the first layer is precomputed."""
-    widths = [3] + list(config["decoder_hidden"]) + [1]
+    widths = [point_feature_width(config["point_frequencies"])] + list(config["decoder_hidden"]) + [1]
     return 2 * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
 
 

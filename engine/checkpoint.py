@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from .errors import InputError
-from .model import IMDecNet, make_config
+from .model import IMDecNet, stored_config
 
 FORMAT = "imdec-checkpoint"
 VERSION = 1
@@ -94,7 +94,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
 
 def build_model(payload: dict, path: str | os.PathLike = "checkpoint") -> IMDecNet:
     try:
-        model = IMDecNet(make_config(**payload["config"]))
+        model = IMDecNet(stored_config(payload["config"]))
         state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
         model.load_state_dict(state, strict=True)
     except (ValueError, RuntimeError, TypeError, KeyError, AttributeError) as exc:

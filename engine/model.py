@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import partial
 from typing import Callable
 
@@ -16,10 +17,17 @@ DEFAULT_CONFIG = {
     "image_channels": 4,  # premultiplied RGB + alpha (the object mask)
     "decoder_hidden": [256, 256, 128, 128, 64],
     "leaky_slope": 0.02,
+    # sin/cos of the point at 2^0..2^(n-1) x pi next to xyz: plain xyz makes a fully connected
+    # decoder slow to learn thin parts (legs, wings, poles); 0 is the original IM-NET input
+    "point_frequencies": 4,
 }
+
+# checkpoints written before a config key existed were made with these values
+LEGACY_CONFIG = {"point_frequencies": 0}
 
 
 def make_config(**overrides) -> dict:
+    """The default config with `overrides`; for a stored checkpoint use `stored_config`."""
     unknown = set(overrides) - set(DEFAULT_CONFIG)
     if unknown:
         raise ValueError(f"unknown model config keys: {sorted(unknown)}")
@@ -27,6 +35,24 @@ def make_config(**overrides) -> dict:
     config.update(overrides)
     config["decoder_hidden"] = [int(w) for w in config["decoder_hidden"]]
     return config
+
+
+def stored_config(config: dict) -> dict:
+    """A checkpoint's config, with the values of its time for keys added since."""
+    return make_config(**{**LEGACY_CONFIG, **config})
+
+
+def point_feature_width(frequencies: int) -> int:
+    return 3 + 6 * frequencies
+
+
+def point_features(points: torch.Tensor, frequencies: int) -> torch.Tensor:
+    """[..., 3] -> [..., 3 + 6 * frequencies]: xyz, then sin and cos of xyz at each octave."""
+    if frequencies == 0:
+        return points
+    scales = (2.0 ** torch.arange(frequencies, device=points.device, dtype=points.dtype)) * math.pi
+    angles = (points.unsqueeze(-1) * scales).flatten(-2)
+    return torch.cat([points, angles.sin(), angles.cos()], -1)
 
 
 class ImageEncoder(nn.Module):
@@ -49,9 +75,11 @@ class ImageEncoder(nn.Module):
 class ImplicitDecoder(nn.Module):
     """Fully connected occupancy decoder: (z, xyz) -> logit, inside where the logit is positive."""
 
-    def __init__(self, latent_dim: int, hidden: list[int], leaky_slope: float):
+    def __init__(self, latent_dim: int, hidden: list[int], leaky_slope: float, point_frequencies: int = 0):
         super().__init__()
-        widths = [latent_dim + 3] + list(hidden)
+        self.frequencies = point_frequencies
+        self.point_width = point_feature_width(point_frequencies)  # first-layer inputs from the point; the rest are z
+        widths = [self.point_width + latent_dim] + list(hidden)
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.out = nn.Linear(widths[-1], 1)
         self.latent_dim = latent_dim
@@ -65,11 +93,10 @@ class ImplicitDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """z [B, D], points [B, N, 3] -> logits [B, N]."""
-        first = self.layers[0]
-        w_point, w_latent = first.weight[:, :3], first.weight[:, 3:]
+        first, k = self.layers[0], self.point_width
         # the z part of the first layer once per shape, not once per point
-        shape_bias = F.linear(z, w_latent, first.bias).unsqueeze(1)
-        return self._tail(F.linear(points, w_point) + shape_bias)
+        shape_bias = F.linear(z, first.weight[:, k:], first.bias).unsqueeze(1)
+        return self._tail(F.linear(point_features(points, self.frequencies), first.weight[:, :k]) + shape_bias)
 
     def point_fn(self, z: torch.Tensor, dtype: torch.dtype | None = None,
                  int8: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -80,9 +107,9 @@ class ImplicitDecoder(nn.Module):
         the first with dynamically quantised int8 weights (CPU only; `python -m engine bench
         --int8` measures what it gains and how far its mesh moves)."""
         dtype = dtype or self.out.weight.dtype
-        first = self.layers[0]
-        w_point = first.weight[:, :3].to(dtype).t().contiguous()
-        shape_bias = F.linear(z.reshape(1, -1).to(first.weight.dtype), first.weight[:, 3:], first.bias).to(dtype)
+        first, k, frequencies = self.layers[0], self.point_width, self.frequencies
+        w_point = first.weight[:, :k].to(dtype).t().contiguous()
+        shape_bias = F.linear(z.reshape(1, -1).to(first.weight.dtype), first.weight[:, k:], first.bias).to(dtype)
         layers = list(self.layers[1:]) + [self.out]
         if int8:
             from torch.ao.quantization import quantize_dynamic
@@ -93,7 +120,7 @@ class ImplicitDecoder(nn.Module):
         slope = self.slope
 
         def evaluate(points: torch.Tensor) -> torch.Tensor:
-            h = F.leaky_relu(torch.addmm(shape_bias, points.to(dtype), w_point), slope)
+            h = F.leaky_relu(torch.addmm(shape_bias, point_features(points.to(dtype), frequencies), w_point), slope)
             for layer in layers[:-1]:
                 h = F.leaky_relu(layer(h), slope)
             return layers[-1](h).squeeze(-1).float()
@@ -107,7 +134,7 @@ class IMDecNet(nn.Module):
         self.config = make_config(**config)
         c = self.config
         self.encoder = ImageEncoder(c["latent_dim"], c["image_channels"])
-        self.decoder = ImplicitDecoder(c["latent_dim"], c["decoder_hidden"], c["leaky_slope"])
+        self.decoder = ImplicitDecoder(c["latent_dim"], c["decoder_hidden"], c["leaky_slope"], c["point_frequencies"])
 
     def forward(self, images: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.encoder(images), points)

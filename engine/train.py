@@ -44,7 +44,9 @@ def add_arguments(p) -> None:
     p.add_argument("--pool-points", type=int, default=16384, help="occupancy points stored per pooled shape")
     p.add_argument("--pool-cache", default="", help="file to keep the sample pool in: loaded if present, else written")
     p.add_argument("--resume", default="", help="continue from a run's last.pt")
-    p.add_argument("--init", default="", help="start from the weights of this checkpoint")
+    p.add_argument("--init", default="", help="start from the weights of this checkpoint where names and shapes match "
+                   "(e.g. its encoder for a new decoder); the rest start fresh")
+    p.add_argument("--init-parts", default="all", choices=["all", "encoder", "decoder"], help="which part --init loads")
     p.add_argument("--minutes", type=float, default=0, help="stop (and save) after this many minutes")
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--val-shapes", type=int, default=4, help="validation shapes per category")
@@ -52,6 +54,7 @@ def add_arguments(p) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--decoder-hidden", default="", help="decoder widths, e.g. 256,256,128,128,64")
     p.add_argument("--latent-dim", type=int, default=0)
+    p.add_argument("--point-frequencies", type=int, default=None, help="octaves of sin/cos point features (0: plain xyz)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -195,6 +198,22 @@ class Recipe:
         return lr_at(step, self.shape_steps if self.name == "two-stage" else total, self.lr)
 
 
+def init_weights(model: IMDecNet, payload: dict, path: str, parts: str = "all", announce: bool = True) -> None:
+    """Copy the checkpoint's tensors (of `parts`: all, encoder or decoder) whose names and shapes
+    match the model; say what stays fresh."""
+    own = model.state_dict()
+    wanted = "" if parts == "all" else parts + "."
+    matching = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()
+                if k.startswith(wanted) and k in own and own[k].shape == v.shape}
+    if not matching:
+        raise InputError(f"{path} has no weights that fit this network; nothing to start from")
+    model.load_state_dict(matching, strict=False)
+    fresh = sorted(set(own) - set(matching))
+    if announce:
+        print(f"init from {path}: {len(matching)} tensors loaded" +
+              (f", fresh: {', '.join(fresh)}" if fresh else ""), file=sys.stderr)
+
+
 @torch.no_grad()
 def validation_iou(model: IMDecNet, val: dict, chunk: int = 16) -> float:
     """Mean IoU over the validation shapes, at their uniform points."""
@@ -234,7 +253,11 @@ def run(args) -> int:
             overrides["decoder_hidden"] = [int(w) for w in args.decoder_hidden.split(",")]
         if args.latent_dim:
             overrides["latent_dim"] = args.latent_dim
-        model = build_model(read_checkpoint(args.init), args.init) if args.init else IMDecNet(make_config(**overrides))
+        if args.point_frequencies is not None:
+            overrides["point_frequencies"] = args.point_frequencies
+        model = IMDecNet(make_config(**overrides))
+        if args.init:
+            init_weights(model, read_checkpoint(args.init), args.init, args.init_parts, announce=(rank == 0))
         categories = None
 
     source = SampleSource.create(categories=categories or [c for c in args.categories.split(",") if c],

@@ -39,7 +39,7 @@ def _fit(path: Path, steps: int, seed: int) -> Path:
     net = IMDecNet(make_config(decoder_hidden=[64, 64, 64, 32]))  # small decoder: fitted in seconds
     decoder = net.decoder
     with torch.no_grad():
-        decoder.layers[0].weight[:, 3:].zero_()  # the shape does not depend on the image
+        decoder.layers[0].weight[:, decoder.point_width:].zero_()  # the shape does not depend on the image
     opt = torch.optim.Adam([p for n, p in decoder.named_parameters()], lr=5e-3)
     z = torch.zeros(1, net.config["latent_dim"])
     for _ in range(steps):
@@ -48,7 +48,7 @@ def _fit(path: Path, steps: int, seed: int) -> Path:
         loss = torch.nn.functional.binary_cross_entropy_with_logits(decoder(z, pts), occ)
         opt.zero_grad()
         loss.backward()
-        decoder.layers[0].weight.grad[:, 3:] = 0
+        decoder.layers[0].weight.grad[:, decoder.point_width:] = 0
         opt.step()
     return save_checkpoint(path, net, categories=["box"], trained={"data": "rounded box fixture", "steps": steps})
 

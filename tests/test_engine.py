@@ -21,14 +21,29 @@ def small_net():
     return IMDecNet(make_config(decoder_hidden=[32, 32, 16]))
 
 
-def test_point_fn_equals_the_batched_decoder():
-    net = small_net().eval()
+@pytest.mark.parametrize("frequencies", [0, 4])
+def test_point_fn_equals_the_batched_decoder(frequencies):
+    torch.manual_seed(0)
+    net = IMDecNet(make_config(decoder_hidden=[32, 32, 16], point_frequencies=frequencies)).eval()
+    assert net.decoder.layers[0].in_features == 3 + 6 * frequencies + 128
     z = torch.randn(2, 128)
     pts = torch.rand(2, 500, 3) - 0.5
     with torch.no_grad():
         full = net.decoder(z, pts)
         bound = net.decoder.point_fn(z[1])(pts[1])
     assert torch.allclose(full[1], bound, atol=1e-5)
+
+
+def test_checkpoint_from_before_point_features_loads_as_plain_xyz(tmp_path):
+    net = IMDecNet(make_config(decoder_hidden=[32, 32, 16], point_frequencies=0))
+    path = save_checkpoint(tmp_path / "old.pt", net, categories=["box"])
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["point_frequencies"]  # as written by imdec 0.1.0
+    torch.save(payload, path)
+    model, meta = load_model(path)
+    assert model.config["point_frequencies"] == 0
+    for a, b in zip(model.state_dict().values(), net.state_dict().values()):
+        assert torch.equal(a, b)
 
 
 def test_encoder_maps_a_prepared_image_to_a_128d_latent():

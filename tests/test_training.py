@@ -59,6 +59,19 @@ def test_training_on_fresh_shapes_without_a_pool(tmp_path):
     assert load_model(tmp_path / "model.pt")[1]["trained"]["steps"] == 2
 
 
+def test_init_parts_loads_the_encoder_of_a_different_network(trained, tmp_path, capsys):
+    """A new decoder (plain xyz here) learns next to the encoder of an earlier model."""
+    run = tmp_path / "new-decoder"
+    assert main(["train", "--out", str(run), "--init", str(trained / "model.pt"), "--init-parts", "encoder",
+                 "--point-frequencies", "0", "--steps", "0", *TINY]) == 0
+    assert "fresh: decoder.layers.0.bias" in capsys.readouterr().err
+    old, _ = load_model(trained / "model.pt")
+    new, meta = load_model(run / "model.pt")
+    assert meta["config"]["point_frequencies"] == 0
+    assert all(torch.equal(a, b) for a, b in zip(old.encoder.state_dict().values(), new.encoder.state_dict().values()))
+    assert not torch.equal(old.decoder.out.weight, new.decoder.out.weight)
+
+
 def test_resume_without_training_state_is_a_clear_error(trained, capsys):
     assert main(["train", "--out", str(trained / "x"), "--resume", str(trained / "model.pt"), *TINY]) == 2
     assert "no training state" in capsys.readouterr().err
