@@ -46,11 +46,15 @@ def point_feature_width(frequencies: int) -> int:
     return 3 + 6 * frequencies
 
 
-def point_features(points: torch.Tensor, frequencies: int) -> torch.Tensor:
-    """[..., 3] -> [..., 3 + 6 * frequencies]: xyz, then sin and cos of xyz at each octave."""
-    if frequencies == 0:
+def frequency_scales(frequencies: int) -> torch.Tensor:
+    """The octaves of the point features: 2^0..2^(n-1) x pi."""
+    return (2.0 ** torch.arange(frequencies, dtype=torch.float32)) * math.pi
+
+
+def point_features(points: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """[..., 3] -> [..., 3 + 6 * len(scales)]: xyz, then sin and cos of xyz at each scale."""
+    if len(scales) == 0:
         return points
-    scales = (2.0 ** torch.arange(frequencies, device=points.device, dtype=points.dtype)) * math.pi
     angles = (points.unsqueeze(-1) * scales).flatten(-2)
     return torch.cat([points, angles.sin(), angles.cos()], -1)
 
@@ -77,7 +81,8 @@ class ImplicitDecoder(nn.Module):
 
     def __init__(self, latent_dim: int, hidden: list[int], leaky_slope: float, point_frequencies: int = 0):
         super().__init__()
-        self.frequencies = point_frequencies
+        # not in the state dict: derived from the config
+        self.register_buffer("scales", frequency_scales(point_frequencies), persistent=False)
         self.point_width = point_feature_width(point_frequencies)  # first-layer inputs from the point; the rest are z
         widths = [self.point_width + latent_dim] + list(hidden)
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
@@ -96,7 +101,7 @@ class ImplicitDecoder(nn.Module):
         first, k = self.layers[0], self.point_width
         # the z part of the first layer once per shape, not once per point
         shape_bias = F.linear(z, first.weight[:, k:], first.bias).unsqueeze(1)
-        return self._tail(F.linear(point_features(points, self.frequencies), first.weight[:, :k]) + shape_bias)
+        return self._tail(F.linear(point_features(points, self.scales.to(points.dtype)), first.weight[:, :k]) + shape_bias)
 
     def point_fn(self, z: torch.Tensor, dtype: torch.dtype | None = None,
                  int8: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -107,7 +112,7 @@ class ImplicitDecoder(nn.Module):
         the first with dynamically quantised int8 weights (CPU only; `python -m engine bench
         --int8` measures what it gains and how far its mesh moves)."""
         dtype = dtype or self.out.weight.dtype
-        first, k, frequencies = self.layers[0], self.point_width, self.frequencies
+        first, k, scales = self.layers[0], self.point_width, self.scales.to(dtype)
         w_point = first.weight[:, :k].to(dtype).t().contiguous()
         shape_bias = F.linear(z.reshape(1, -1).to(first.weight.dtype), first.weight[:, k:], first.bias).to(dtype)
         layers = list(self.layers[1:]) + [self.out]
@@ -120,7 +125,7 @@ class ImplicitDecoder(nn.Module):
         slope = self.slope
 
         def evaluate(points: torch.Tensor) -> torch.Tensor:
-            h = F.leaky_relu(torch.addmm(shape_bias, point_features(points.to(dtype), frequencies), w_point), slope)
+            h = F.leaky_relu(torch.addmm(shape_bias, point_features(points.to(dtype), scales), w_point), slope)
             for layer in layers[:-1]:
                 h = F.leaky_relu(layer(h), slope)
             return layers[-1](h).squeeze(-1).float()

@@ -218,7 +218,6 @@ def init_weights(model: IMDecNet, payload: dict, path: str, parts: str = "all", 
 def validation_iou(model: IMDecNet, val: dict, chunk: int = 16) -> float:
     """Mean IoU over the validation shapes, at their uniform points."""
     model.eval()
-    inter = union = 0.0
     ious = []
     for i in range(0, len(val["images"]), chunk):
         logits = model(val["images"][i:i + chunk], val["points"][i:i + chunk])
