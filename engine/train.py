@@ -42,7 +42,8 @@ def add_arguments(p) -> None:
     p.add_argument("--pool", type=int, default=0, help="shapes per category rendered once and reused (0: fresh shapes every step)")
     p.add_argument("--views", type=int, default=4, help="rendered views per pooled shape")
     p.add_argument("--pool-points", type=int, default=16384, help="occupancy points stored per pooled shape")
-    p.add_argument("--pool-cache", default="", help="file to keep the sample pool in: loaded if present, else written")
+    p.add_argument("--pool-cache", default="", help="file to keep the sample pool in: loaded if present, else written; "
+                   "several comma-separated files (all present) are trained on as one pool")
     p.add_argument("--resume", default="", help="continue from a run's last.pt")
     p.add_argument("--init", default="", help="start from the weights of this checkpoint where names and shapes match "
                    "(e.g. its encoder for a new decoder); the rest start fresh")
@@ -273,8 +274,12 @@ def run(args) -> int:
         source.set_state(state["train_state"]["rng"])
 
     pool = None
-    if args.pool_cache and Path(args.pool_cache).is_file():
-        pool = Pool.load(args.pool_cache, source.generator, device)
+    pool_files = [Path(f) for f in args.pool_cache.split(",") if f]
+    if len(pool_files) > 1 or (pool_files and pool_files[0].is_file()):
+        missing = [str(f) for f in pool_files if not f.is_file()]
+        if missing:
+            raise InputError(f"pool file not found: {', '.join(missing)}")
+        pool = Pool.load(pool_files, source.generator, device)
     elif args.pool > 0:
         pool = source.build_pool(args.pool, args.views, args.pool_points, progress=(rank == 0))
         if args.pool_cache and rank == 0:

@@ -132,6 +132,28 @@ def test_two_stage_recipe_learns_latents_then_regresses_them(tmp_path):
     assert payload["trained"]["recipe"] == "two-stage" and payload["trained"]["shape_steps"] == 8
 
 
+def test_several_pool_files_train_as_one_pool(trained, tmp_path):
+    """Two saved pools joined: the two-stage recipe learns one latent per shape of both."""
+    run = tmp_path / "joined"
+    pool = str(trained / "pool.pt")
+    assert main(["train", "--out", str(run), "--recipe", "two-stage", "--steps", "2", "--shape-steps", "2",
+                 "--pool-cache", f"{pool},{pool}", "--eval-every", "100", *TINY]) == 0
+    assert read_checkpoint(run / "last.pt")["train_state"]["latents"].shape == (8, 128)
+
+
+def test_pools_that_do_not_match_are_a_clear_error(trained, tmp_path, capsys):
+    two_views = tmp_path / "two-views.pt"
+    assert main(["train", "--out", str(tmp_path / "build"), "--steps", "0", "--pool", "1", "--views", "2",
+                 "--pool-points", "2048", "--pool-cache", str(two_views), *TINY]) == 0
+    capsys.readouterr()
+    pool = trained / "pool.pt"
+    assert main(["train", "--out", str(tmp_path / "x"), "--steps", "1", "--pool-cache", f"{pool},{two_views}", *TINY]) == 2
+    assert "does not match" in capsys.readouterr().err
+    assert main(["train", "--out", str(tmp_path / "x"), "--steps", "1",
+                 "--pool-cache", f"{pool},{tmp_path / 'missing.pt'}", *TINY]) == 2
+    assert "pool file not found" in capsys.readouterr().err
+
+
 def test_two_stage_needs_a_pool(tmp_path, capsys):
     assert main(["train", "--out", str(tmp_path), "--recipe", "two-stage", "--steps", "2", *TINY]) == 2
     assert "--pool" in capsys.readouterr().err

@@ -11,6 +11,7 @@ import sys
 
 import torch
 
+from ..errors import InputError
 from ..images import prepare_batch
 from . import shapes as procedural
 
@@ -162,9 +163,16 @@ class Pool:
         torch.save({"images": self.images.cpu(), "points": self.points.cpu(), "occupancy": self.occupancy.cpu()}, path)
 
     @classmethod
-    def load(cls, path, generator, device) -> "Pool":
-        data = torch.load(path, map_location=device, weights_only=True)
-        return cls(data["images"], data["points"], data["occupancy"], generator)
+    def load(cls, paths, generator, device) -> "Pool":
+        """One pool from one or several saved pools (the same views and points per shape)."""
+        parts = [torch.load(path, map_location=device, weights_only=True) for path in paths]
+        for path, part in zip(paths[1:], parts[1:]):
+            for key in ("images", "points"):
+                if part[key].shape[1:] != parts[0][key].shape[1:]:
+                    raise InputError(f"pool {path} does not match {paths[0]}: {key} per shape "
+                                     f"{tuple(part[key].shape[1:])} against {tuple(parts[0][key].shape[1:])}")
+        joined = {key: torch.cat([part[key] for part in parts]) for key in ("images", "points", "occupancy")}
+        return cls(joined["images"], joined["points"], joined["occupancy"], generator)
 
     def sample(self, size: int, points: int) -> dict:
         dev = self.images.device
