@@ -92,11 +92,15 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     return payload
 
 
+def float_state(payload: dict) -> dict:
+    """The checkpoint's tensors, floating-point ones in float32 (bundled weights are stored half)."""
+    return {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
+
+
 def build_model(payload: dict, path: str | os.PathLike = "checkpoint") -> IMDecNet:
     try:
         model = IMDecNet(stored_config(payload["config"]))
-        state = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()}
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(float_state(payload), strict=True)
     except (ValueError, RuntimeError, TypeError, KeyError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
         raise InputError(f"model file {path} does not match the imdec network ({first})") from None

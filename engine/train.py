@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import build_model, read_checkpoint, save_checkpoint
+from .checkpoint import build_model, float_state, read_checkpoint, save_checkpoint
 from .errors import InputError
 from .model import IMDecNet, make_config
 
@@ -204,7 +204,7 @@ def init_weights(model: IMDecNet, payload: dict, path: str, parts: str = "all", 
     match the model; say what stays fresh."""
     own = model.state_dict()
     wanted = "" if parts == "all" else parts + "."
-    matching = {k: v.float() if v.is_floating_point() else v for k, v in payload["state_dict"].items()
+    matching = {k: v for k, v in float_state(payload).items()
                 if k.startswith(wanted) and k in own and own[k].shape == v.shape}
     if not matching:
         raise InputError(f"{path} has no weights that fit this network; nothing to start from")
