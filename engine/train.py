@@ -216,17 +216,24 @@ def init_weights(model: IMDecNet, payload: dict, path: str, parts: str = "all", 
 
 
 @torch.no_grad()
-def validation_iou(model: IMDecNet, val: dict, chunk: int = 16) -> float:
-    """Mean IoU over the validation shapes, at their uniform points."""
+def shape_ious(model: IMDecNet, images: torch.Tensor, points: torch.Tensor, occupancy: torch.Tensor,
+               chunk: int = 16) -> list[float]:
+    """IoU of each shape at its points (the decision at logit 0), in eval mode."""
+    was_training = model.training
     model.eval()
     ious = []
-    for i in range(0, len(val["images"]), chunk):
-        logits = model(val["images"][i:i + chunk], val["points"][i:i + chunk])
-        pred, truth = logits > 0, val["occupancy"][i:i + chunk]
+    for i in range(0, len(images), chunk):
+        pred, truth = model(images[i:i + chunk], points[i:i + chunk]) > 0, occupancy[i:i + chunk]
         inter = (pred & truth).sum(1).float()
         union = (pred | truth).sum(1).float().clamp(min=1)
         ious.extend((inter / union).tolist())
-    model.train()
+    model.train(was_training)
+    return ious
+
+
+def validation_iou(model: IMDecNet, val: dict) -> float:
+    """Mean IoU over the validation shapes, at their uniform points."""
+    ious = shape_ious(model, val["images"], val["points"], val["occupancy"])
     return float(sum(ious) / max(1, len(ious)))
 
 

@@ -16,6 +16,7 @@ from ..images import prepare_batch
 from . import shapes as procedural
 
 RENDER_SIZE = 160          # rendered larger than the encoder input: the crop to the object then downsamples
+POOL_CHUNK = 16            # shapes drawn, rendered and sampled at once when a pool is built
 NEAR_SURFACE_SHARE = 0.5   # the rest of the points are uniform in [-0.55, 0.55]^3
 
 
@@ -118,23 +119,26 @@ class SampleSource:
         self.set_state(state)
         return {"images": images, "points": pts, "occupancy": occ, "categories": cats}
 
-    def build_pool(self, per_category: int, views: int, points: int, chunk: int = 16, progress: bool = True) -> "Pool":
-        """Render and sample a fixed set of training shapes once (the affordable way on a CPU)."""
+    def build_pool(self, per_category: int, views: int, points: int, progress: bool = True) -> "Pool":
+        """Render and sample a fixed set of training shapes once (the affordable way on a CPU).
+        Shapes are drawn POOL_CHUNK at a time, so a smaller pool of the same seed, views and points
+        holds the same first shapes as long as its size is a multiple of POOL_CHUNK."""
         total = per_category * len(self.categories)
-        images, pts, occ = [], [], []
-        for start in range(0, total, chunk):
-            cats, idx = self.pick(min(chunk, total - start), "train")
+        images, pts, occ, categories = [], [], [], []
+        for start in range(0, total, POOL_CHUNK):
+            cats, idx = self.pick(min(POOL_CHUNK, total - start), "train")
+            categories.extend(cats)
             batch = self.shape_batch(cats, idx, "train")
             images.append((self.render_views(batch, views) * 255).round().to(torch.uint8))
             p, o = self.points(batch, points)
             pts.append(p.half())
             occ.append(o)
             if progress:
-                print(f"\rbuilding the sample pool: {min(start + chunk, total)}/{total} shapes", end="",
+                print(f"\rbuilding the sample pool: {min(start + POOL_CHUNK, total)}/{total} shapes", end="",
                       file=sys.stderr, flush=True)
         if progress:
             print(file=sys.stderr)
-        return Pool(torch.cat(images), torch.cat(pts), torch.cat(occ), self.generator)
+        return Pool(torch.cat(images), torch.cat(pts), torch.cat(occ), self.generator, categories)
 
 
 def mesh_split_index(folder, categories: list[str]) -> dict:
@@ -152,9 +156,11 @@ def mesh_split_index(folder, categories: list[str]) -> dict:
 class Pool:
     """Pre-rendered samples: a step picks shapes, one of their views and a subset of their points."""
 
-    def __init__(self, images: torch.Tensor, points: torch.Tensor, occupancy: torch.Tensor, generator):
+    def __init__(self, images: torch.Tensor, points: torch.Tensor, occupancy: torch.Tensor, generator,
+                 categories: list[str] | None = None):
         self.images, self.points, self.occupancy = images, points, occupancy
         self.generator = generator
+        self.categories = categories  # per shape, when built here (saved pools do not keep them)
 
     def __len__(self) -> int:
         return len(self.images)
