@@ -238,7 +238,7 @@ def validation_iou(model: IMDecNet, val: dict) -> float:
 
 
 def run(args) -> int:
-    from .data.samples import Pool, SampleSource
+    from .data.samples import Pool, SampleSource, source_seed
 
     world, rank, _ = dist_info()
     device = setup_device(args.device)
@@ -269,7 +269,7 @@ def run(args) -> int:
 
     source = SampleSource.create(categories=categories or [c for c in args.categories.split(",") if c],
                                  meshes=args.meshes, up=args.up, image_size=model.config["image_size"],
-                                 device=device, seed=args.seed * 1000 + rank)
+                                 device=device, seed=source_seed(args.seed, rank))
     categories = source.categories
     model.to(device).train()
     train_model = model

@@ -19,19 +19,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from engine.checkpoint import load_model  # noqa: E402
-from engine.data.samples import POOL_CHUNK, SampleSource  # noqa: E402
+from engine.data.samples import POOL_CHUNK, Pool, SampleSource, source_seed  # noqa: E402
 from engine.errors import InputError  # noqa: E402
 from engine.train import shape_ious  # noqa: E402
+
+
+def rebuild_pool(categories: list[str], seed: int, shapes: int, views: int, points: int,
+                 image_size: int = 128) -> tuple[SampleSource, Pool]:
+    """The first `shapes` per category of the pool `train --seed --categories --views --pool-points`
+    built, and the sample source that drew them."""
+    if shapes * len(categories) % POOL_CHUNK:
+        raise InputError(f"shapes x categories must be a multiple of {POOL_CHUNK} to match the pool's shapes")
+    source = SampleSource.create(categories=categories, image_size=image_size, seed=source_seed(seed))
+    return source, source.build_pool(shapes, views, points, progress=False)
 
 
 def fit_report(model_path: str, categories: list[str], seed: int, shapes: int, views: int = 2,
                points: int = 8192) -> dict:
     """{category: {"train": mean IoU, "val": mean IoU}} over `shapes` of each category."""
-    if shapes * len(categories) % POOL_CHUNK:
-        raise InputError(f"shapes x categories must be a multiple of {POOL_CHUNK} to match the pool's shapes")
     net, _ = load_model(model_path, torch.device("cpu"))
-    source = SampleSource.create(categories=categories, image_size=net.config["image_size"], seed=seed * 1000)
-    pool = source.build_pool(shapes, views, points, progress=False)
+    source, pool = rebuild_pool(categories, seed, shapes, views, points, net.config["image_size"])
     train = shape_ious(net, pool.images[:, 0].float() / 255, pool.points.float(), pool.occupancy)
     cats, idx = source.pick(len(pool), "val", first=0)
     batch = source.shape_batch(cats, idx, "val")

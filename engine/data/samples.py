@@ -20,6 +20,11 @@ POOL_CHUNK = 16            # shapes drawn, rendered and sampled at once when a p
 NEAR_SURFACE_SHARE = 0.5   # the rest of the points are uniform in [-0.55, 0.55]^3
 
 
+def source_seed(seed: int, rank: int = 0) -> int:
+    """The SampleSource seed of `train --seed seed` on process `rank` (ranks draw different data)."""
+    return seed * 1000 + rank
+
+
 class SampleSource:
     """Draws shapes of the training split and turns them into samples on one device."""
 
