@@ -40,15 +40,13 @@ def fit_report(model_path: str, categories: list[str], seed: int, shapes: int, v
     net, _ = load_model(model_path, torch.device("cpu"))
     source, pool = rebuild_pool(categories, seed, shapes, views, points, net.config["image_size"])
     train = shape_ious(net, pool.images[:, 0].float() / 255, pool.points.float(), pool.occupancy)
-    cats, idx = source.pick(len(pool), "val", first=0)
-    batch = source.shape_batch(cats, idx, "val")
-    val_points, val_occupancy = source.points(batch, points)
-    val = shape_ious(net, source.render_views(batch)[:, 0], val_points, val_occupancy)
+    held_out = source.validation_set(shapes, points, near_surface=True)
+    val = shape_ious(net, held_out["images"], held_out["points"], held_out["occupancy"])
 
     def mean_by_category(ious, labels):
         return {c: sum(i for i, l in zip(ious, labels) if l == c) / labels.count(c) for c in categories}
 
-    by_train, by_val = mean_by_category(train, pool.categories), mean_by_category(val, cats)
+    by_train, by_val = mean_by_category(train, pool.categories), mean_by_category(val, held_out["categories"])
     return {c: {"train": by_train[c], "val": by_val[c]} for c in categories}
 
 

@@ -113,13 +113,17 @@ class SampleSource:
         pts, occ = self.points(batch, points)
         return {"images": self.render_views(batch)[:, 0], "points": pts, "occupancy": occ}
 
-    def validation_set(self, per_category: int, points: int = 20000) -> dict:
-        """Fixed validation shapes (first seeds of the val split), one view, uniform points."""
+    def validation_set(self, per_category: int, points: int = 20000, near_surface: bool = False) -> dict:
+        """Fixed validation shapes (first seeds of the val split), one view, uniform points (or,
+        with near_surface, mixed like training points)."""
         state = self.get_state()
         self.generator.manual_seed(12345)
         cats, idx = self.pick(per_category * len(self.categories), "val", first=0)
         batch = self.shape_batch(cats, idx, "val")
-        pts, occ = procedural.sample_points(batch, points, 0, generator=self.generator)
+        if near_surface:
+            pts, occ = self.points(batch, points)
+        else:
+            pts, occ = procedural.sample_points(batch, points, 0, generator=self.generator)
         images = self.render_views(batch)[:, 0]
         self.set_state(state)
         return {"images": images, "points": pts, "occupancy": occ, "categories": cats}
