@@ -310,7 +310,8 @@ def run(args) -> int:
             return
         val_iou = validation_iou(model, val)
         trained = {"data": source.describe(), "steps": step, "batch": args.batch * world, "points": args.points,
-                   "pool": args.pool, "views": args.views, "seconds": round(time.time() - t_start, 1),
+                   "pool_shapes": len(pool) if pool is not None else 0,  # 0: fresh shapes every step
+                   "views": args.views, "seconds": round(time.time() - t_start, 1),
                    "command": "python -m engine " + " ".join(sys.argv[1:]),
                    "val_iou": round(val_iou, 4), "recipe": args.recipe}
         if recipe.shape_steps:

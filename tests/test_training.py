@@ -141,7 +141,9 @@ def test_several_pool_files_train_as_one_pool(trained, tmp_path):
     pool = str(trained / "pool.pt")
     assert main(["train", "--out", str(run), "--recipe", "two-stage", "--steps", "2", "--shape-steps", "2",
                  "--pool-cache", f"{pool},{pool}", "--eval-every", "100", *TINY]) == 0
-    assert read_checkpoint(run / "last.pt")["train_state"]["latents"].shape == (8, 128)
+    checkpoint = read_checkpoint(run / "last.pt")
+    assert checkpoint["train_state"]["latents"].shape == (8, 128)
+    assert checkpoint["trained"]["pool_shapes"] == 8
 
 
 def test_pools_that_do_not_match_are_a_clear_error(trained, tmp_path, capsys):
