@@ -102,6 +102,22 @@ class Baselines:
         return self.cats[shape], self.seeds[shape]
 
 
+def held_out_views(source, split: str, per_category: int):
+    """(category, seed, shape, ShapeBatch, image) for the first `per_category` shapes of each of
+    the source's categories in `split`, one rendered view each. The views depend only on the split,
+    the categories and `per_category` (not on what the source drew before, such as the baselines)."""
+    from .data import shapes as procedural
+
+    cats, idx = source.pick(per_category * len(source.categories), split, first=0)
+    source.generator.manual_seed(2024)
+    source.cpu_generator.manual_seed(2025)  # cameras and colours
+    for cat, i in zip(cats, idx):
+        seed = procedural.SPLIT_BASE[split] + i
+        shape = procedural.make_shape(cat, seed)
+        batch = procedural.ShapeBatch([shape]).to(source.device)
+        yield cat, seed, shape, batch, source.render_views(batch)[0, 0]
+
+
 def run(args) -> int:
     from .checkpoint import load_model, read_checkpoint, save_checkpoint, build_model
     from .data import shapes as procedural
@@ -127,13 +143,7 @@ def run(args) -> int:
         return mesh_cache[category, seed]
 
     total = args.shapes * len(cats)
-    test_cats, test_idx = source.pick(total, "test", first=0)
-    source.generator.manual_seed(2024)
-    for k, (cat, i) in enumerate(zip(test_cats, test_idx)):
-        seed = procedural.SPLIT_BASE["test"] + i
-        shape = procedural.make_shape(cat, seed)
-        batch = procedural.ShapeBatch([shape]).to(device)
-        image = source.render_views(batch)[0, 0]
+    for k, (cat, seed, shape, batch, image) in enumerate(held_out_views(source, "test", args.shapes)):
         truth = batch.occupancy(points[None])[0].cpu().numpy()
         gt_mesh = true_mesh(cat, seed, shape)
         with torch.inference_mode():

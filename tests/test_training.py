@@ -1,6 +1,8 @@
 """Training and evaluation on small procedural data: real steps, checkpoints, resume, figures."""
 
+import importlib
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -13,6 +15,15 @@ from engine.errors import InputError
 
 TINY = ["--categories", "chair,car", "--batch", "4", "--points", "256", "--val-shapes", "1",
         "--decoder-hidden", "64,64,32", "--threads", "1"]
+
+
+def import_tool(name: str):
+    """A module of tools/ (scripts, not a package)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
 
 
 def log_rows(run):
@@ -170,11 +181,8 @@ def test_fit_check_rebuilds_the_pools_training_shapes(trained, tmp_path):
     pool_file = tmp_path / "pool16.pt"
     assert main(["train", "--out", str(tmp_path / "run"), "--steps", "0", "--pool", "8", "--views", "1",
                  "--pool-points", "512", "--pool-cache", str(pool_file), "--seed", "3", *TINY]) == 0
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
-    try:
-        from fit_check import fit_report, rebuild_pool
-    finally:
-        sys.path.pop(0)
+    fit_check = import_tool("fit_check")
+    fit_report, rebuild_pool = fit_check.fit_report, fit_check.rebuild_pool
     saved = torch.load(pool_file, weights_only=True)
     _, rebuilt = rebuild_pool(["chair", "car"], seed=3, shapes=8, views=1, points=512)
     assert torch.equal(rebuilt.images, saved["images"]) and torch.equal(rebuilt.occupancy, saved["occupancy"])
@@ -184,3 +192,35 @@ def test_fit_check_rebuilds_the_pools_training_shapes(trained, tmp_path):
     assert all(0.0 <= row[col] <= 1.0 for row in report.values() for col in ("train", "val"))
     with pytest.raises(InputError, match="multiple of 16"):
         fit_report(str(trained / "model.pt"), ["chair", "car"], seed=3, shapes=3)
+
+
+def test_calibrate_threshold_folds_the_best_validation_threshold_into_the_output_bias(trained, tmp_path, capsys):
+    """The calibrated model at probability 0.5 is the trained model at the chosen threshold: every
+    logit moves by -logit(threshold), and the choice is the best mean of the measured IoUs."""
+    calibrate = import_tool("calibrate_threshold")
+    out = tmp_path / "calibrated.pt"
+    assert calibrate.main([str(trained / "model.pt"), "--out", str(out), "--shapes", "1",
+                           "--thresholds", "0.3,0.7"]) == 0
+    assert "best threshold" in capsys.readouterr().out
+    record = read_checkpoint(out)
+    calibration = record["trained"]["threshold_calibration"]
+    ious = calibration["per_category"]
+    assert set(ious) == {"chair", "car"} and all(set(row) == {"0.3", "0.5", "0.7"} for row in ious.values())
+    means = {t: (ious["chair"][t] + ious["car"][t]) / 2 for t in ("0.3", "0.5", "0.7")}
+    threshold = calibration["threshold"]
+    assert means[f"{threshold:g}"] == max(means.values())
+    assert record["metrics"] == {} and record["trained"]["steps"] == 30
+
+    before, _ = load_model(trained / "model.pt")
+    after, _ = load_model(out)
+    images, points = torch.rand(2, 4, 128, 128), torch.rand(2, 50, 3) - 0.5
+    with torch.no_grad():
+        shift = before(images, points) - after(images, points)
+    assert torch.allclose(shift, torch.full_like(shift, math.log(threshold / (1 - threshold))), atol=1e-4)
+
+
+def test_calibrate_threshold_rejects_thresholds_outside_zero_one(trained, tmp_path, capsys):
+    calibrate = import_tool("calibrate_threshold")
+    assert calibrate.main([str(trained / "model.pt"), "--out", str(tmp_path / "x.pt"), "--thresholds", "0,1.2"]) == 2
+    assert "strictly between 0 and 1" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()
