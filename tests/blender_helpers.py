@@ -281,6 +281,18 @@ def scenario_addon(args) -> dict:
         return out
 
     steps.run("panel_choice", panel_choice)
+
+    def bundled_table_model():
+        """The panel offers the bundled per-category model, and the operator runs it by name."""
+        scene.imdec.model = "imdec-table"  # an item the dynamic list must hold, or Blender refuses it
+        chosen = scene.imdec.model_argument()
+        scene.imdec.model = 'DEFAULT'
+        table = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "samples", "table.png")
+        out = call_operator(bpy, filepath=table, model=chosen, resolution=48)
+        out["chosen"] = chosen
+        return out
+
+    steps.run("bundled_table_model", bundled_table_model)
     steps.run("invoke_in_background", call_operator, bpy, "INVOKE_DEFAULT", filepath=args.image,
               model=args.model, resolution=40)
     steps.run("failures", failures, bpy, args, workdir)

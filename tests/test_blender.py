@@ -197,6 +197,12 @@ def test_reconstruct_falls_back_to_the_panels_image(addon):
     assert_reconstructed(step(addon, "panel_choice"), "box photo")
 
 
+def test_bundled_table_model_is_offered_and_reconstructs_a_table(addon):
+    call = step(addon, "bundled_table_model")
+    assert call["chosen"] == "imdec-table"
+    assert_reconstructed(call, "table")
+
+
 def test_invoke_without_a_window_runs_to_the_end(addon):
     assert_reconstructed(step(addon, "invoke_in_background"), "box photo")
 
