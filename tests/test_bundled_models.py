@@ -7,18 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from engine import metrics as M
 from engine.checkpoint import list_models, read_checkpoint, resolve_model
 from engine.data import shapes as procedural
-from engine.evaluate import grid_mesh, grid_points
 from engine.reconstruct import reconstruct
 
 SAMPLES = Path(__file__).resolve().parents[1] / "docs" / "samples"
 RESOLUTION = 64
-# The bundled models reach Chamfer-L1 0.010 to 0.038 and F@2% 0.45 to 0.91 on the sample pictures;
-# the shape of another category (a car for a chair...) scores Chamfer-L1 0.09 to 0.25, F@2% 0.24 at most.
+# The bundled models reach Chamfer-L1 0.010 to 0.036 and F@2% 0.45 to 0.96 on the sample pictures;
+# the shape of another category (a car for a chair...) scores Chamfer-L1 0.095 to 0.25, F@2% 0.17 at most.
 MAX_CHAMFER = 0.045
 MIN_FSCORE_2 = 0.35
 
@@ -29,10 +27,7 @@ def model_categories():
 
 def true_mesh(category: str):
     """The sample picture's shape (test seed 0, as tools/make_samples.py renders it), meshed at RESOLUTION."""
-    shape = procedural.ShapeBatch.make([category], procedural.split_seeds("test", 1))
-    with torch.no_grad():
-        occupancy = shape.occupancy(grid_points(RESOLUTION, "cpu")[None])[0].float()
-    return grid_mesh(occupancy.reshape((RESOLUTION,) * 3).numpy(), 0.5)
+    return procedural.shape_mesh(procedural.make_shape(category, procedural.split_seeds("test", 1)[0]), RESOLUTION)
 
 
 def test_the_default_model_covers_all_six_categories():

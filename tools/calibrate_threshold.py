@@ -32,12 +32,17 @@ from engine.model import IMDecNet  # noqa: E402
 THRESHOLDS = "0.2,0.25,0.3,0.35,0.4,0.45,0.5,0.55,0.6"
 
 
+def logit(probability: float) -> float:
+    """The decoder output at which the occupancy probability is `probability`."""
+    return math.log(probability / (1 - probability))
+
+
 def threshold_ious(net: IMDecNet, categories: list[str], shapes: int, thresholds: list[float],
                    iou_points: int = M.IOU_POINTS) -> dict[str, list[float]]:
     """{category: mean validation IoU at each threshold}."""
     source = SampleSource.create(categories=categories, image_size=net.config["image_size"], seed=777)
     points = M.iou_points(iou_points)
-    levels = torch.tensor([math.log(t / (1 - t)) for t in thresholds])
+    levels = [logit(t) for t in thresholds]
     sums = {c: torch.zeros(len(thresholds), dtype=torch.float64) for c in categories}
     net.eval()
     for cat, _, _, batch, image in held_out_views(source, "val", shapes):
@@ -55,7 +60,7 @@ def mean_over_categories(ious: dict[str, list[float]]) -> list[float]:
 def fold_threshold(net: IMDecNet, threshold: float) -> None:
     """Shift the output logit so that probability 0.5 of the new model is `threshold` of the old."""
     with torch.no_grad():
-        net.decoder.out.bias -= math.log(threshold / (1 - threshold))
+        net.decoder.out.bias -= logit(threshold)
 
 
 def main(argv: list[str]) -> int:
