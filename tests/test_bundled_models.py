@@ -15,7 +15,7 @@ from engine.reconstruct import reconstruct
 
 SAMPLES = Path(__file__).resolve().parents[1] / "docs" / "samples"
 RESOLUTION = 64
-# The bundled models reach Chamfer-L1 0.010 to 0.036 and F@2% 0.45 to 0.96 on the sample pictures;
+# The bundled models reach Chamfer-L1 0.008 to 0.036 and F@2% 0.45 to 0.96 on the sample pictures;
 # the shape of another category (a car for a chair...) scores Chamfer-L1 0.095 to 0.25, F@2% 0.17 at most.
 MAX_CHAMFER = 0.045
 MIN_FSCORE_2 = 0.35
