@@ -22,6 +22,7 @@ import traceback
 
 MODULE = "bl_ext.user_default.imdec"
 RESULT_PREFIX = "IMDEC_RESULT "
+SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "samples")
 
 
 def counts(bpy) -> dict:
@@ -287,8 +288,7 @@ def scenario_addon(args) -> dict:
         scene.imdec.model = "imdec-table"  # an item the dynamic list must hold, or Blender refuses it
         chosen = scene.imdec.model_argument()
         scene.imdec.model = 'DEFAULT'
-        table = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "samples", "table.png")
-        out = call_operator(bpy, filepath=table, model=chosen, resolution=48)
+        out = call_operator(bpy, filepath=os.path.join(SAMPLES, "table.png"), model=chosen, resolution=48)
         out["chosen"] = chosen
         return out
 
