@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import datetime
 import os
-import platform
 import zipfile
 from pathlib import Path
 
 import torch
 
-from .errors import InputError
+from .device import machine_description
+from .errors import InputError, first_line
+from .files import atomic_write
 from .model import IMDecNet, stored_config
 
 FORMAT = "imdec-checkpoint"
@@ -58,15 +59,14 @@ def save_checkpoint(path: str | os.PathLike, model: IMDecNet, *, categories: lis
         "categories": list(categories),
         "state_dict": state,
         "metrics": metrics or {},
-        "trained": {"date": datetime.date.today().isoformat(), "hardware": hardware_description(), **(trained or {})},
+        "trained": {"date": datetime.date.today().isoformat(), "hardware": machine_description(), **(trained or {})},
     }
     if extra:
         payload.update(extra)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as tmp:
+        torch.save(payload, tmp)
     return path
 
 
@@ -80,7 +80,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated archives, foreign pickles with code (refused by weights_only)
-        reason = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        reason = first_line(exc, 120)
         raise InputError(f"model file {path} cannot be read safely ({reason}); use an imdec checkpoint") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"model file {path} is not an imdec checkpoint (missing format '{FORMAT}')")
@@ -102,8 +102,7 @@ def build_model(payload: dict, path: str | os.PathLike = "checkpoint") -> IMDecN
         model = IMDecNet(stored_config(payload["config"]))
         model.load_state_dict(float_state(payload), strict=True)
     except (ValueError, RuntimeError, TypeError, KeyError, AttributeError) as exc:
-        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"model file {path} does not match the imdec network ({first})") from None
+        raise InputError(f"model file {path} does not match the imdec network ({first_line(exc, 120)})") from None
     return model.eval()
 
 
@@ -118,7 +117,3 @@ def load_model(name_or_path: str | os.PathLike | None, device: str | torch.devic
     return model, meta
 
 
-def hardware_description() -> str:
-    if torch.cuda.is_available():
-        return f"{torch.cuda.device_count()}x {torch.cuda.get_device_name(0)}"
-    return f"CPU {platform.processor() or platform.machine()}, {os.cpu_count()} threads"

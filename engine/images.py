@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import InputError
+from .errors import InputError, first_line
 
 MAX_PIXELS = 50_000_000      # larger images are refused before decoding (decompression bombs)
 MIN_SIDE = 8                 # smaller images cannot show an object
@@ -51,7 +51,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     except Image.UnidentifiedImageError:
         raise InputError(f"{path} is not an image Pillow can read (PNG, JPEG, WebP, TIFF, BMP...)") from None
     except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"image {path} is damaged or truncated ({str(exc).splitlines()[0][:80]})") from None
+        raise InputError(f"image {path} is damaged or truncated ({first_line(exc, 80)})") from None
 
 
 def image_to_rgba(img, name: str = "image") -> np.ndarray:

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 from .checkpoint import load_model, resolve_model
-from .errors import InputError
+from .device import pick_device
 from .images import prepare_image
-from .options import validate_request
+from .request import validate_request
 
 Progress = Callable[[str, float], None]
 CPU_CHUNK = 65536      # points per decoder call: fits the caches, bounds memory
@@ -42,16 +42,6 @@ class Reconstruction:
             "decoder_queries": int(self.decoder_queries),
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
         }
-
-
-def pick_device(device: str = "auto") -> torch.device:
-    device = (device or "auto").lower()
-    validate_request(device=device)
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise InputError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu or auto")
-    return torch.device(device)
 
 
 _MODEL_CACHE: dict = {}

@@ -33,9 +33,8 @@ import sys
 import time
 import traceback
 
-from .errors import InputError
-
-_partial_files: set[str] = set()
+from .errors import InputError, first_line
+from .files import atomic_write, remove_partial_files
 
 
 def emit(event: str, **fields) -> None:
@@ -97,17 +96,9 @@ def load_input(request: dict):
 def save_mesh(path: str, vertices, faces) -> None:
     import numpy as np
 
-    tmp = path + ".part"
-    _partial_files.add(tmp)
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, vertices=np.ascontiguousarray(vertices, np.float32),
-                     faces=np.ascontiguousarray(faces, np.int32))
-        os.replace(tmp, path)
-    finally:
-        _partial_files.discard(tmp)
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, vertices=np.ascontiguousarray(vertices, np.float32),
+                 faces=np.ascontiguousarray(faces, np.int32))
 
 
 def _on_terminate(signum, frame):  # noqa: ARG001
@@ -115,7 +106,7 @@ def _on_terminate(signum, frame):  # noqa: ARG001
 
 
 def run(request: dict) -> dict:
-    from .options import validate_request
+    from .request import validate_request
     from .reconstruct import reconstruct
 
     resolution = int(request.get("resolution", 128))
@@ -169,8 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # Blender went away: nobody is listening any more
         return 1
     except Exception as exc:  # internal error: one line for the user, the traceback on stderr
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        message = f"internal error: {type(exc).__name__}: {first}".rstrip(": ")
+        message = f"internal error: {type(exc).__name__}: {first_line(exc)}"
         try:
             emit("error", kind="internal", message=message)
         except OSError:
@@ -179,11 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"imdec: {message}", file=sys.stderr, flush=True)
         return 1
     finally:
-        for path in list(_partial_files):
-            try:
-                os.remove(path)
-            except OSError:
-                pass
+        remove_partial_files()
 
 
 if __name__ == "__main__":

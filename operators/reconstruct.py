@@ -155,7 +155,7 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
         started = time.perf_counter()
         try:
             from ..engine.errors import InputError
-            from ..engine.options import validate_request
+            from ..engine.request import validate_request
 
             validate_request(self.resolution, self.threshold)
             source = sources.resolve_source(context, self.filepath, self.image)
@@ -213,7 +213,7 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
             self.report({'WARNING'}, "ImDec: a reconstruction is already running (Esc cancels it)")
             return {'CANCELLED'}
         from ..engine.errors import InputError
-        from ..engine.options import validate_request
+        from ..engine.request import validate_request
 
         try:
             validate_request(self.resolution, self.threshold)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import metrics as M
+from engine.evaluation import metrics as M
 from engine.checkpoint import list_models, read_checkpoint, resolve_model
 from engine.data import shapes as procedural
 from engine.reconstruct import reconstruct

@@ -14,7 +14,8 @@ from engine.data.meshes import (GridSDFBatch, MeshFolderDataset, convert_up, loa
                                 winding_number)
 from engine.data.meshio_read import read_mesh
 from engine.data.render import random_cameras, render
-from engine.data.shapes import (CATEGORIES, ShapeBatch, make_shape, mesh_volume, sample_points, shape_mesh,
+from engine.extract.meshing import mesh_volume
+from engine.data.shapes import (CATEGORIES, ShapeBatch, make_shape, sample_points, shape_mesh,
                                 split_seeds, surface_points)
 
 
@@ -285,7 +286,7 @@ def test_mesh_readers_round_trip(tmp_path, fmt):
 
 
 def test_readers_read_the_engine_writers(tmp_path):
-    from engine import meshio
+    from engine import mesh_files as meshio
 
     v, f = shape_mesh(make_shape("car", 2), resolution=24)
     for fmt in meshio.FORMATS:

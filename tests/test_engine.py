@@ -11,8 +11,8 @@ import torch
 
 from engine.checkpoint import list_models, load_model, read_checkpoint, resolve_model, save_checkpoint
 from engine.errors import InputError
-from engine.meshio import write_mesh
-from engine.metrics import iou, sample_surface, surface_metrics
+from engine.mesh_files import write_mesh
+from engine.evaluation.metrics import iou, sample_surface, surface_metrics
 from engine.model import IMDecNet, make_config
 
 

@@ -1,4 +1,4 @@
-"""Grid extraction (engine.extract) and marching cubes (engine.meshing) on analytic shapes."""
+"""Grid extraction (engine.extract) and marching cubes (engine.extract.meshing) on analytic shapes."""
 
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine.bench_extract import (bars_fn, box_union, chair_fn, compare_methods, iou,  # noqa: E402
+from engine.bench.extraction import (bars_fn, box_union, chair_fn, compare_methods, iou,  # noqa: E402
                                   sphere_fn, spheres_fn, torus_fn)
 from engine.extract import (Extraction, coarse_step, dense_occupancy, dense_values,  # noqa: E402
                             extract_mesh, surface_floor)
-from engine.meshing import marching_cubes, mesh_volume  # noqa: E402
+from engine.extract.meshing import marching_cubes, mesh_volume  # noqa: E402
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
@@ -276,7 +276,7 @@ _MEMORY_SCRIPT = textwrap.dedent("""
     import torch
     torch.set_num_threads(1)
     sys.path.insert(0, {root!r})
-    from engine.bench_extract import {name}
+    from engine.bench.extraction import {name}
     from engine.extract import extract_mesh
     fn = {shape}
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -22,11 +22,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from engine import metrics as M  # noqa: E402
+from engine.evaluation import metrics as M  # noqa: E402
 from engine.checkpoint import build_model, read_checkpoint, resolve_model, save_checkpoint  # noqa: E402
 from engine.data.samples import SampleSource  # noqa: E402
 from engine.errors import InputError  # noqa: E402
-from engine.evaluate import held_out_views, point_chunks  # noqa: E402
+from engine.evaluation.evaluate import held_out_views  # noqa: E402
+from engine.frame import in_chunks  # noqa: E402
 from engine.model import IMDecNet  # noqa: E402
 
 THRESHOLDS = "0.2,0.25,0.3,0.35,0.4,0.45,0.5,0.55,0.6"
@@ -48,7 +49,7 @@ def threshold_ious(net: IMDecNet, categories: list[str], shapes: int, thresholds
     for cat, _, _, batch, image in held_out_views(source, "val", shapes):
         truth = batch.occupancy(points[None])[0].numpy()
         with torch.inference_mode():
-            logits = point_chunks(net.decoder.point_fn(net.encoder(image[None])[0]), points)
+            logits = in_chunks(net.decoder.point_fn(net.encoder(image[None])[0]), points)
         sums[cat] += torch.tensor([M.iou((logits > level).numpy(), truth) for level in levels], dtype=torch.float64)
     return {c: (s / shapes).tolist() for c, s in sums.items()}
 

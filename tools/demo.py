@@ -6,7 +6,7 @@
 
 By default the add-on is loaded straight from this repository (as the package `imdec`); with --zip
 the built extension is installed with Blender's own installer into a scratch user folder instead.
-Writes OUT/demo.blend, OUT/demo.obj (engine.meshio, the engine's normalised frame: Z up, front -Y)
+Writes OUT/demo.blend, OUT/demo.obj (engine.mesh_files, the engine's normalised frame: Z up, front -Y)
 and OUT/demo.png (512x512, camera in front, to the left and above the object), and prints one JSON
 line with the timings. Exit status 0 on success, 2 when the reconstruction reports an error.
 """
@@ -189,7 +189,7 @@ def main(argv=None) -> int:
     mesh.vertices.foreach_get("co", co)
     corners = np.empty(len(mesh.loops), np.int32)
     mesh.loops.foreach_get("vertex_index", corners)
-    meshio = sys.modules.get(module + ".engine.meshio") or importlib.import_module(module + ".engine.meshio")
+    meshio = sys.modules.get(module + ".engine.mesh_files") or importlib.import_module(module + ".engine.mesh_files")
     meshio.write_mesh(out / "demo.obj", co.reshape(-1, 3), corners.reshape(-1, 3))
     timings["write_obj"] = time.perf_counter() - t
 

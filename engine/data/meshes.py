@@ -29,9 +29,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..files import atomic_write
+from ..frame import DOMAIN_HALF
 from .meshio_read import MESH_SUFFIXES, read_mesh
 
-DOMAIN = 0.55
 UP_CHOICES = ("auto", "z", "y")
 
 
@@ -201,8 +202,8 @@ def mesh_sdf_grid(vertices, faces, resolution: int = 64, device="cpu", k: int = 
     v = np.asarray(vertices, np.float64)
     f = np.asarray(faces, np.int64)
     R = int(resolution)
-    h = 2 * DOMAIN / (R - 1)
-    axis = np.linspace(-DOMAIN, DOMAIN, R)
+    h = 2 * DOMAIN_HALF / (R - 1)
+    axis = np.linspace(-DOMAIN_HALF, DOMAIN_HALF, R)
     nodes = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
     rng = np.random.default_rng(0)
     tri = v[f]
@@ -223,12 +224,12 @@ def mesh_sdf_grid(vertices, faces, resolution: int = 64, device="cpu", k: int = 
         udf[near] = np.minimum(udf[near], best)
     # winding numbers: exact on a coarse grid and near the surface, interpolated elsewhere
     Rc = max(9, (R + 1) // 2)
-    hc = 2 * DOMAIN / (Rc - 1)
-    caxis = np.linspace(-DOMAIN, DOMAIN, Rc)
+    hc = 2 * DOMAIN_HALF / (Rc - 1)
+    caxis = np.linspace(-DOMAIN_HALF, DOMAIN_HALF, Rc)
     cnodes = np.stack(np.meshgrid(caxis, caxis, caxis, indexing="ij"), -1).reshape(-1, 3)
     wc = winding_number(v, f, torch.as_tensor(cnodes, dtype=torch.float32, device=device)).cpu()
     vol = wc.reshape(Rc, Rc, Rc).permute(2, 1, 0)[None, None]  # [1,1,z,y,x] for grid_sample
-    g = torch.as_tensor(nodes / DOMAIN, dtype=torch.float32).view(1, -1, 1, 1, 3)
+    g = torch.as_tensor(nodes / DOMAIN_HALF, dtype=torch.float32).view(1, -1, 1, 1, 3)
     w = F.grid_sample(vol, g, mode="bilinear", align_corners=True).view(-1).numpy()
     band = np.nonzero(udf < 1.5 * hc)[0]
     if len(band):
@@ -271,8 +272,8 @@ class GridSDFBatch:
     def sdf(self, points: torch.Tensor) -> torch.Tensor:
         B, N, _ = points.shape
         p = points.float()
-        c = p.clamp(-DOMAIN, DOMAIN)
-        g = (c / DOMAIN).view(B, N, 1, 1, 3)
+        c = p.clamp(-DOMAIN_HALF, DOMAIN_HALF)
+        g = (c / DOMAIN_HALF).view(B, N, 1, 1, 3)
         d = F.grid_sample(self.volume, g, mode="bilinear", align_corners=True).view(B, N)
         return d + (p - c).norm(dim=-1)
 
@@ -347,9 +348,8 @@ class MeshFolderDataset:
         grid = mesh_sdf_grid(v, f, self.resolution, self.device)
         bounds = np.stack([v.min(0), v.max(0)]).astype(np.float32)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".tmp{os.getpid()}.npz")
-        np.savez_compressed(tmp, grid=grid, bounds=bounds)
-        os.replace(tmp, cache)
+        with atomic_write(cache) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, grid=grid, bounds=bounds)
         return {"grid": grid, "bounds": bounds, "category": item.category, "name": item.name}
 
     __getitem__ = load

@@ -19,6 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..frame import DOMAIN_HALF
 from .shapes import sdf_and_gradient
 
 
@@ -209,7 +210,7 @@ def render(source, cameras: Cameras, size: int = 128, generator: torch.Generator
     if bounds is None:
         bounds = getattr(sdf_obj, "bounds", None)
     if bounds is None:
-        bounds = torch.tensor([[-0.55] * 3, [0.55] * 3], device=device).expand(B, 2, 3)
+        bounds = torch.tensor([[-DOMAIN_HALF] * 3, [DOMAIN_HALF] * 3], device=device).expand(B, 2, 3)
     bounds = bounds.to(device)
     if style is None:
         style = random_style(B, generator)

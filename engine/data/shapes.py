@@ -17,12 +17,13 @@ import dataclasses
 import numpy as np
 import torch
 
+from ..extract.meshing import mesh_node_grid
+from ..frame import DOMAIN_HALF, in_chunks, node_grid
 from . import sdf as S
 
 CATEGORIES = ("chair", "table", "sofa", "lamp", "car", "airplane")
 SPLIT_BASE = {"train": 0, "val": 10_000_000, "test": 20_000_000}
 SPLIT_SIZE = 10_000_000
-DOMAIN = 0.55  # sampling / meshing cube half side
 
 
 def split_seeds(split: str, count: int, start: int = 0) -> list[int]:
@@ -306,46 +307,32 @@ def sample_points(batch, n_uniform: int, n_near_surface: int, generator: torch.G
     device = batch.device
     parts = []
     if n_uniform:
-        parts.append(_rand((B, n_uniform, 3), generator, device) * (2 * DOMAIN) - DOMAIN)
+        parts.append(_rand((B, n_uniform, 3), generator, device) * (2 * DOMAIN_HALF) - DOMAIN_HALF)
     if n_near_surface:
         p = surface_points(batch, n_near_surface, generator)
         sig = torch.tensor(sigmas, dtype=torch.float32, device=device)
         choice = (_rand((B, n_near_surface), generator, device) * len(sigmas)).long().clamp(max=len(sigmas) - 1)
         p = p + _randn((B, n_near_surface, 3), generator, device) * sig[choice].unsqueeze(-1)
-        parts.append(p.clamp(-DOMAIN, DOMAIN))
+        parts.append(p.clamp(-DOMAIN_HALF, DOMAIN_HALF))
     points = torch.cat(parts, 1)
     return points, batch.sdf(points) < 0
 
 
-def sdf_grid(sdf_fn, resolution: int, device="cpu", half: float = DOMAIN, chunk: int = 1 << 17) -> np.ndarray:
+def sdf_grid(sdf_fn, resolution: int, device="cpu", half: float = DOMAIN_HALF) -> np.ndarray:
     """Evaluate a single-shape sdf_fn (points [1,N,3] -> [1,N]) on a resolution^3 node grid
     over [-half, half]^3, indexed [x, y, z]."""
-    axis = torch.linspace(-half, half, resolution, device=device)
-    grid = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(1, -1, 3)
-    vals = [sdf_fn(grid[:, a : a + chunk]) for a in range(0, grid.shape[1], chunk)]
-    return torch.cat(vals, 1).reshape(resolution, resolution, resolution).cpu().numpy()
+    grid = node_grid(resolution, half, device)[None]
+    return in_chunks(sdf_fn, grid, 1 << 17, dim=1).reshape(resolution, resolution, resolution).cpu().numpy()
 
 
 def shape_mesh(shape, resolution: int = 128, device="cpu"):
     """Marching-cubes mesh of the exact SDF over [-0.55,0.55]^3 -> (vertices float32 [V,3],
     faces int64 [F,3], outward winding). `shape` is a Shape or a single-shape batch-like object."""
-    from skimage.measure import marching_cubes
-
     batch = ShapeBatch([shape]).to(device) if isinstance(shape, Shape) else shape
     with torch.no_grad():
         vol = sdf_grid(batch.sdf, resolution, device)
-    if vol.min() >= 0 or vol.max() <= 0:
-        return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64)
-    step = 2 * DOMAIN / (resolution - 1)
-    verts, faces, _, _ = marching_cubes(-vol, 0.0, spacing=(step, step, step))
-    return (verts - DOMAIN).astype(np.float32), faces[:, ::-1].astype(np.int64).copy()
-
-
-def mesh_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
-    """Signed volume of a closed triangle mesh (positive for outward winding)."""
-    v = vertices.astype(np.float64)[faces]
-    return float(np.einsum("ij,ij->i", v[:, 0], np.cross(v[:, 1], v[:, 2])).sum() / 6.0)
+    return mesh_node_grid(-vol, 0.0, DOMAIN_HALF)
 
 
 __all__ = ["CATEGORIES", "Shape", "ShapeBatch", "make_shape", "make_shapes", "split_seeds",
-           "sample_points", "surface_points", "shape_mesh", "sdf_grid", "mesh_volume", "sdf_and_gradient"]
+           "sample_points", "surface_points", "shape_mesh", "sdf_grid", "sdf_and_gradient"]

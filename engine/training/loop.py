@@ -23,9 +23,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import build_model, float_state, read_checkpoint, save_checkpoint
-from .errors import InputError
-from .model import IMDecNet, make_config
+from ..checkpoint import build_model, float_state, read_checkpoint, save_checkpoint
+from ..errors import InputError
+from ..model import IMDecNet, make_config
 
 
 def add_arguments(p) -> None:
@@ -67,7 +67,7 @@ def dist_info() -> tuple[int, int, int]:
 
 
 def setup_device(choice: str) -> torch.device:
-    from .reconstruct import pick_device
+    from ..device import pick_device
 
     world, rank, local = dist_info()
     if world > 1:
@@ -238,7 +238,7 @@ def validation_iou(model: IMDecNet, val: dict) -> float:
 
 
 def run(args) -> int:
-    from .data.samples import Pool, SampleSource, source_seed
+    from ..data.samples import Pool, SampleSource, source_seed
 
     world, rank, _ = dist_info()
     device = setup_device(args.device)

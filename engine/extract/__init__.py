@@ -1,6 +1,6 @@
 """Occupancy over a grid at any resolution, coarse-to-fine, and the mesh from it.
 
-Grid convention (see docs in :mod:`engine.meshing`): resolution N samples the cell centres
+Grid convention (see docs in :mod:`engine.extract.meshing`): resolution N samples the cell centres
 x_i = -0.5 + (i + 0.5) / N, i = 0..N-1, of [-0.5, 0.5]^3, indexed [x, y, z]; dense evaluation asks
 exactly N^3 decoder queries. Internally every index is on the *padded* lattice p = i + 1, p = 0..N+1;
 nodes with p < 1 or p > N are outside the grid and count as outside (never sent to the decoder),
@@ -54,7 +54,7 @@ Methods (``extract_mesh(..., method=...)``):
 5.  Memory: known values are kept sparse (sorted int64 linear indices + float32 values, merged with
     searchsorted), the crossed cells likewise; marching cubes runs over 16^3-cell bricks that
     contain crossed cells, a batch at a time, and the bricks are stitched by the lattice edge of
-    each vertex (:class:`engine.meshing.BrickMesher`). Nothing of size N^3 is allocated.
+    each vertex (:class:`engine.extract.meshing.BrickMesher`). Nothing of size N^3 is allocated.
 """
 
 from __future__ import annotations

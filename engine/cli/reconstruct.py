@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .errors import InputError
-from .meshio import FORMATS, mesh_format, write_mesh
+from ..errors import InputError
+from ..mesh_files import FORMATS, mesh_format, write_mesh
 
 
 def add_arguments(p) -> None:
@@ -35,10 +35,11 @@ def output_paths(images: list[str], output: str, fmt: str | None) -> list[Path]:
 
 
 def run(args) -> int:
-    from .options import validate_request
-    from .reconstruct import pick_device, reconstruct
-    from .checkpoint import resolve_model
-    from .cli import print_json
+    from ..request import validate_request
+    from ..device import pick_device
+    from ..reconstruct import reconstruct
+    from ..checkpoint import resolve_model
+    from . import print_json
 
     # everything that can be checked up front is, so a bad call writes nothing
     validate_request(args.resolution, args.threshold)

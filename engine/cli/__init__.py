@@ -12,14 +12,14 @@ import os
 import sys
 import traceback
 
-from .errors import InputError
+from ..errors import InputError, first_line
 
 # command -> module with add_arguments(parser) and run(args) -> int; imported only when used
 COMMANDS = {
-    "reconstruct": ("engine.cli_reconstruct", "image(s) -> mesh file(s)"),
-    "train": ("engine.train", "train a model on procedural shapes or your meshes"),
-    "evaluate": ("engine.evaluate", "IoU, Chamfer-L1, F-score and normal consistency on held-out shapes"),
-    "bench": ("engine.bench", "speed of extraction at 64..512 against dense and IM-NET-style references"),
+    "reconstruct": ("engine.cli.reconstruct", "image(s) -> mesh file(s)"),
+    "train": ("engine.training.loop", "train a model on procedural shapes or your meshes"),
+    "evaluate": ("engine.evaluation.evaluate", "IoU, Chamfer-L1, F-score and normal consistency on held-out shapes"),
+    "bench": ("engine.bench.pipeline", "speed of extraction at 64..512 against dense and IM-NET-style references"),
 }
 
 
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # an internal error: one line, the traceback only when asked for
         if os.environ.get("IMDEC_DEBUG"):
             traceback.print_exc()
-        print(f"imdec: internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+        print(f"imdec: internal error: {type(exc).__name__}: {first_line(exc)} "
               "(set IMDEC_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
 

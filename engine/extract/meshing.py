@@ -209,6 +209,22 @@ def marching_cubes(volume_or_bricks, level: float = 0.0, *, resolution: int | No
     return mesher.finish()
 
 
+def mesh_node_grid(values: np.ndarray, level: float, half: float) -> tuple[np.ndarray, np.ndarray]:
+    """Marching cubes of values on a regular node grid over [-half, half]^3 (both ends included,
+    indexed [x, y, z]), inside where the value is above `level`. The grid is padded with outside
+    so the mesh is closed. Returns (vertices float32 [V, 3], faces int64 [F, 3], counter-clockwise
+    from outside); empty arrays when the level is not crossed."""
+    from skimage.measure import marching_cubes as skimage_marching_cubes
+
+    values = np.asarray(values, np.float32)
+    padded = np.pad(values, 1, constant_values=min(float(values.min()), level) - OUTSIDE_MARGIN)
+    if not padded.max() > level:
+        return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64)
+    step = 2 * half / (values.shape[0] - 1)
+    verts, faces, _, _ = skimage_marching_cubes(padded, level, spacing=(step,) * 3, gradient_direction="descent")
+    return (verts - half - step).astype(np.float32), np.ascontiguousarray(faces[:, ::-1], dtype=np.int64)
+
+
 def mesh_volume(vertices: np.ndarray, faces: np.ndarray) -> float:
     """Signed volume enclosed by a mesh (> 0 when faces are counter-clockwise from outside)."""
     if len(faces) == 0:

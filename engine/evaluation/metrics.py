@@ -5,16 +5,17 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..frame import DOMAIN_HALF
+
 IOU_POINTS = 100_000
 SURFACE_SAMPLES = 100_000
-IOU_BOUND = 0.55
 FSCORE_TAUS = (0.01, 0.02)
 
 
 def iou_points(count: int = IOU_POINTS, seed: int = 0) -> torch.Tensor:
     """Points drawn uniformly in [-0.55, 0.55]^3, the same for every shape of an evaluation."""
     g = torch.Generator().manual_seed(seed)
-    return (torch.rand(count, 3, generator=g) * 2 - 1) * IOU_BOUND
+    return (torch.rand(count, 3, generator=g) * 2 - 1) * DOMAIN_HALF
 
 
 def iou(pred: np.ndarray | torch.Tensor, truth: np.ndarray | torch.Tensor) -> float:

@@ -3,7 +3,7 @@
 ``compare_methods(fn, resolutions)`` runs "dense", "imnet" and "adaptive" (see
 :mod:`engine.extract`) at each resolution and returns one dict per (method, resolution).
 ``analytic_shapes()`` gives point functions for runs without a model (a sphere and shapes with
-thin parts); ``python -m engine.bench_extract --shape chair --resolutions 64 128 256`` prints JSON.
+thin parts); ``python -m engine.bench.extraction --shape chair --resolutions 64 128 256`` prints JSON.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 
-from .extract import PointFn, dense_occupancy, extract_mesh
-from .metrics import iou
+from ..extract import PointFn, dense_occupancy, extract_mesh
+from ..evaluation.metrics import iou
 
 __all__ = ["compare_methods", "analytic_shapes", "box_union", "iou"]
 
@@ -177,7 +177,7 @@ def compare_methods(fn: PointFn, resolutions: Iterable[int], level: float = 0.0,
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m engine.bench_extract",
+    ap = argparse.ArgumentParser(prog="python -m engine.bench.extraction",
                                  description="extraction methods on an analytic shape")
     ap.add_argument("--shape", default="sphere", choices=sorted(analytic_shapes()))
     ap.add_argument("--resolutions", type=int, nargs="+", default=[64, 128, 256])

@@ -16,8 +16,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..extract.meshing import mesh_node_grid
+from ..frame import DOMAIN_HALF, in_chunks, node_grid
 from . import metrics as M
-from .errors import InputError
+from ..errors import InputError
 
 MEAN_GRID = 64          # resolution of the mean-shape occupancy grid over [-0.55, 0.55]^3
 RETRIEVAL_SIZE = 32     # silhouettes are compared at this size
@@ -38,54 +40,33 @@ def add_arguments(p) -> None:
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
 
-def point_chunks(fn, points: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
-    return torch.cat([fn(points[i:i + chunk]) for i in range(0, len(points), chunk)])
-
-
-def grid_points(resolution: int, device) -> torch.Tensor:
-    axis = torch.linspace(-M.IOU_BOUND, M.IOU_BOUND, resolution, device=device)
-    return torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
-
-
 def grid_lookup(grid: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-    """Trilinear value of a [R, R, R] grid (indexed x, y, z over [-0.55, 0.55]^3) at points [N, 3]."""
-    coords = (points / M.IOU_BOUND).flip(-1).reshape(1, 1, 1, -1, 3)  # grid_sample wants (z, y, x) order reversed
+    """Trilinear value of a [R, R, R] node grid (indexed x, y, z over the domain) at points [N, 3]."""
+    coords = (points / DOMAIN_HALF).flip(-1).reshape(1, 1, 1, -1, 3)  # grid_sample wants (z, y, x) order reversed
     return F.grid_sample(grid[None, None], coords, align_corners=True).reshape(-1)
-
-
-def grid_mesh(grid: np.ndarray, level: float):
-    from skimage.measure import marching_cubes
-
-    padded = np.pad(grid, 1, constant_values=grid.min())
-    if not (padded.min() < level < padded.max()):
-        return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64)
-    step = 2 * M.IOU_BOUND / (grid.shape[0] - 1)
-    verts, faces, _, _ = marching_cubes(padded, level, spacing=(step,) * 3, gradient_direction="descent")
-    return (verts - M.IOU_BOUND - step).astype(np.float32), faces[:, ::-1].astype(np.int64)
 
 
 class Baselines:
     """Mean shape per category and silhouette retrieval over training shapes."""
 
     def __init__(self, source, per_category: int, device):
-        from .data import shapes as procedural
+        from ..data import shapes as procedural
 
         self.device = device
         cats, idx = source.pick(per_category * len(source.categories), "train", first=0)
         self.cats, self.seeds = cats, [procedural.SPLIT_BASE["train"] + i for i in idx]
-        pts = grid_points(MEAN_GRID, device)
+        pts = node_grid(MEAN_GRID, device=device)
         sums = {c: torch.zeros(len(pts), device=device) for c in source.categories}
         silhouettes = []
         for start in range(0, len(cats), 16):
             batch = source.shape_batch(cats[start:start + 16], idx[start:start + 16], "train")
-            occ = torch.cat([batch.occupancy(pts[None, i:i + 32768].expand(len(batch), -1, -1))
-                             for i in range(0, len(pts), 32768)], 1).float()
+            occ = in_chunks(batch.occupancy, pts[None].expand(len(batch), -1, -1), 32768, dim=1).float()
             for c, o in zip(cats[start:start + 16], occ):
                 sums[c] += o
             silhouettes.append(self.silhouette(source.render_views(batch, 2).flatten(0, 1)))
         counts = {c: cats.count(c) for c in source.categories}
         self.mean_grid = {c: (sums[c] / counts[c]).reshape(MEAN_GRID, MEAN_GRID, MEAN_GRID) for c in source.categories}
-        self.mean_mesh = {c: grid_mesh(g.cpu().numpy(), 0.5) for c, g in self.mean_grid.items()}
+        self.mean_mesh = {c: mesh_node_grid(g.cpu().numpy(), 0.5, DOMAIN_HALF) for c, g in self.mean_grid.items()}
         self.silhouettes = torch.cat(silhouettes)  # two views per shape
         self.source = source
 
@@ -106,7 +87,7 @@ def held_out_views(source, split: str, per_category: int):
     """(category, seed, shape, ShapeBatch, image) for the first `per_category` shapes of each of
     the source's categories in `split`, one rendered view each. The views depend only on the split,
     the categories and `per_category` (not on what the source drew before, such as the baselines)."""
-    from .data import shapes as procedural
+    from ..data import shapes as procedural
 
     cats, idx = source.pick(per_category * len(source.categories), split, first=0)
     source.generator.manual_seed(2024)
@@ -119,11 +100,11 @@ def held_out_views(source, split: str, per_category: int):
 
 
 def run(args) -> int:
-    from .checkpoint import load_model, read_checkpoint, save_checkpoint, build_model
-    from .data import shapes as procedural
-    from .data.samples import SampleSource
-    from .extract import extract_mesh
-    from .reconstruct import pick_device
+    from ..checkpoint import load_model, read_checkpoint, save_checkpoint, build_model
+    from ..data import shapes as procedural
+    from ..data.samples import SampleSource
+    from ..extract import extract_mesh
+    from ..device import pick_device
 
     device = pick_device(args.device)
     net, meta = load_model(args.model, device)
@@ -148,7 +129,7 @@ def run(args) -> int:
         gt_mesh = true_mesh(cat, seed, shape)
         with torch.inference_mode():
             fn = net.decoder.point_fn(net.encoder(image[None])[0])
-            pred = (point_chunks(fn, points) > 0).cpu().numpy()
+            pred = (in_chunks(fn, points) > 0).cpu().numpy()
             ext = extract_mesh(fn, args.mesh_resolution, 0.0, device=device)
         row = {"category": cat, "seed": seed, "iou": M.iou(pred, truth)}
         row.update(M.surface_metrics((ext.vertices, ext.faces), gt_mesh, args.surface_samples))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
+from .files import atomic_write
 
 FORMATS = ("obj", "ply", "glb")
 
@@ -99,11 +100,9 @@ def write_mesh(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray,
         raise InputError(f"output {path} is a directory; give a file name")
     if not path.parent.is_dir():
         raise InputError(f"output folder {path.parent} does not exist")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        with atomic_write(path) as tmp:
+            tmp.write_bytes(data)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path

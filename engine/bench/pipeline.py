@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import glob
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -18,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .errors import InputError
-from .model import point_feature_width
+from ..errors import InputError
+from ..model import point_feature_width
 
-SAMPLES = Path(__file__).resolve().parents[1] / "docs" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 
 
 def add_arguments(p) -> None:
@@ -80,22 +79,12 @@ def decoder_flops_per_query(config: dict) -> int:
     return 2 * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
 
 
-def machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    model = platform.processor()
-    try:
-        model = next(l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return f"{model}, {torch.get_num_threads()} threads"
-
-
 def run(args) -> int:
-    from .bench_extract import compare_methods
-    from .checkpoint import resolve_model
-    from .images import prepare_image
-    from .reconstruct import cached_model, pick_device, reconstruct
+    from .extraction import compare_methods
+    from ..checkpoint import resolve_model
+    from ..images import prepare_image
+    from ..device import machine_description, pick_device
+    from ..reconstruct import cached_model, reconstruct
 
     device = pick_device(args.device)
     images = args.images if args.images else sorted(glob.glob(str(SAMPLES / "*.png")))
@@ -157,7 +146,7 @@ def run(args) -> int:
             print(f"bench: {n}^3 {Path(image).name}: {result.seconds['total']:.3f} s", file=sys.stderr, flush=True)
 
     report = {
-        "date": time.strftime("%Y-%m-%d"), "machine": machine(device), "device": str(device),
+        "date": time.strftime("%Y-%m-%d"), "machine": machine_description(device), "device": str(device),
         "torch": torch.__version__, "model": meta["name"], "images": [Path(i).name for i in images],
         "matmul_peak_gflops": round(peak, 1), "decoder_flops_per_query": flops,
         "rows": rows, "summary": summarize(rows),
@@ -170,8 +159,8 @@ def run(args) -> int:
 
 def int8_comparison(net, z, n: int, ours: dict, iou_max: int) -> dict:
     """Adaptive extraction with int8 decoder weights against ours (float32): time and IoU."""
-    from .extract import extract_mesh
-    from .metrics import iou
+    from ..extract import extract_mesh
+    from ..evaluation.metrics import iou
 
     keep = n <= iou_max
     with torch.inference_mode():
