@@ -1,4 +1,4 @@
-"""The shape frame's domain and node grids over it (see ../shared/CONVENTIONS.md, "Shape frame").
+"""The shape frame's domain and node grids over it (see docs/CONVENTIONS.md, "Shape frame").
 
 Normalised shapes fit [-0.5, 0.5]^3; sampling, metrics and reference meshes use the cube
 [-DOMAIN_HALF, DOMAIN_HALF]^3 around it, so that surfaces on the unit cube's faces are closed.
