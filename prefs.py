@@ -3,24 +3,15 @@
 from __future__ import annotations
 
 import bpy
-from bpy.props import EnumProperty, IntProperty
+from bpy.props import IntProperty
 
-DEVICE_ITEMS = (
-    ('AUTO', "Auto", "A CUDA GPU when there is one, else the CPU"),
-    ('CPU', "CPU", "Always the CPU"),
-    ('CUDA', "CUDA", "An NVIDIA GPU through CUDA (fails when there is none)"),
-)
+from .properties import DEFAULT_DEVICE_ITEM, device_property
 
 
 class IMDEC_AddonPreferences(bpy.types.AddonPreferences):
     bl_idname = __package__
 
-    device: EnumProperty(
-        name="Default Device",
-        description="Device the sidebar panel uses unless it picks another one",
-        items=DEVICE_ITEMS,
-        default='AUTO',
-    )
+    device: device_property("Default Device", "Device the sidebar panel uses unless it picks another one")
     threads: IntProperty(
         name="CPU Threads",
         description="CPU threads for PyTorch during a reconstruction (0 = all cores)",
@@ -46,7 +37,7 @@ def get_preferences(context=None):
 
 def preferred_device(context=None) -> str:
     prefs = get_preferences(context)
-    return prefs.device if prefs is not None else 'AUTO'
+    return prefs.device if prefs is not None else DEFAULT_DEVICE_ITEM
 
 
 def preferred_threads(context=None) -> int:

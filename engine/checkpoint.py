@@ -1,6 +1,7 @@
-"""Checkpoint files: save, find by name or path, and load safely (no code is ever executed).
+"""Checkpoint files: save, and load safely (no code is ever executed). Which file a model's name or
+path means is engine.model_files (re-exported here).
 
-Format (see CONVENTIONS.md): a dict of plain values and tensors written with torch.save and read
+Format (see docs/CONVENTIONS.md): a dict of plain values and tensors written with torch.save and read
 with torch.load(weights_only=True).
 """
 
@@ -8,6 +9,9 @@ from __future__ import annotations
 
 import datetime
 import os
+import pickle
+import re
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -15,36 +19,19 @@ import torch
 
 from .device import machine_description
 from .errors import InputError, first_line
-from .files import atomic_write
+from .files import atomic_write, require_file
 from .model import IMDecNet, stored_config
+from .model_files import DEFAULT_MODEL, SUFFIX, WEIGHTS_DIR, list_models, resolve_model  # noqa: F401 (re-exported)
 
 FORMAT = "imdec-checkpoint"
 VERSION = 1
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-DEFAULT_MODEL = "imdec-6cat"
-SUFFIX = ".pt"
 REQUIRED_KEYS = ("format", "version", "config", "categories", "state_dict")
-
-
-def list_models() -> list[str]:
-    """Names of the bundled models (files in engine/weights/)."""
-    if not WEIGHTS_DIR.is_dir():
-        return []
-    return sorted(p.stem for p in WEIGHTS_DIR.glob("*" + SUFFIX))
-
-
-def resolve_model(name_or_path: str | os.PathLike | None) -> Path:
-    """A bundled model's name, or a path to a checkpoint file; empty means the default model."""
-    name = str(name_or_path or "").strip() or DEFAULT_MODEL
-    path = Path(name).expanduser()
-    if path.suffix == SUFFIX or os.sep in name or path.exists():
-        if not path.is_file():
-            raise InputError(f"model file {path} does not exist; give a checkpoint path or one of: {', '.join(list_models()) or 'no bundled models'}")
-        return path
-    bundled = WEIGHTS_DIR / (name + SUFFIX)
-    if not bundled.is_file():
-        raise InputError(f"no model named '{name}'; bundled models: {', '.join(list_models()) or 'none'} (or give a checkpoint file path)")
-    return bundled
+# zip bombs, refused from the sizes an archive declares before torch inflates anything: an imdec
+# checkpoint with its training state inflates to a few hundred MB, and torch stores members
+# uncompressed (deflated weights would shrink ~1.1x; deflated zeros ~1000x)
+MAX_CHECKPOINT_BYTES = 1 << 30
+MAX_INFLATION = 100
+INFLATION_CHECKED_FROM = 1 << 20  # members smaller than this cannot hurt, however well they compress
 
 
 def save_checkpoint(path: str | os.PathLike, model: IMDecNet, *, categories: list[str], metrics: dict | None = None,
@@ -72,16 +59,12 @@ def save_checkpoint(path: str | os.PathLike, model: IMDecNet, *, categories: lis
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """The checkpoint's dict, validated; InputError with a one-line reason if it is not one."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"model file {path} does not exist")
-    if not zipfile.is_zipfile(path):
-        raise InputError(f"model file {path} is corrupt or not an imdec checkpoint (not a complete PyTorch archive)")
+    path = require_file(path, "model file", "a checkpoint file")
+    check_archive_sizes(path)
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # truncated archives, foreign pickles with code (refused by weights_only)
-        reason = first_line(exc, 120)
-        raise InputError(f"model file {path} cannot be read safely ({reason}); use an imdec checkpoint") from None
+        raise unreadable(path, exc) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise InputError(f"model file {path} is not an imdec checkpoint (missing format '{FORMAT}')")
     missing = [k for k in REQUIRED_KEYS if k not in payload]
@@ -89,7 +72,61 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         raise InputError(f"model file {path} is incomplete (missing {', '.join(missing)})")
     if int(payload["version"]) > VERSION:
         raise InputError(f"model file {path} has checkpoint version {payload['version']}; this imdec reads up to {VERSION}, please update")
+    check_finite(payload["state_dict"], path)
     return payload
+
+
+def check_archive_sizes(path: Path) -> None:
+    """InputError unless `path` is a zip archive whose declared sizes are those of a checkpoint."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        raise InputError(f"model file {path} is corrupt or not an imdec checkpoint "
+                         "(not a complete PyTorch archive)") from None
+    for member in members:
+        if member.file_size > max(INFLATION_CHECKED_FROM, MAX_INFLATION * member.compress_size):
+            raise InputError(f"model file {path} is a zip bomb: its {member.filename} would inflate from "
+                             f"{byte_size(member.compress_size)} to {byte_size(member.file_size)}; "
+                             "use an imdec checkpoint")
+    total = sum(member.file_size for member in members)
+    if total > MAX_CHECKPOINT_BYTES:
+        raise InputError(f"model file {path} would inflate to {byte_size(total)}, more than an imdec checkpoint "
+                         f"holds (at most {byte_size(MAX_CHECKPOINT_BYTES)}); use an imdec checkpoint")
+
+
+def byte_size(count: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} bytes"
+
+
+def unreadable(path: Path, exc: Exception) -> InputError:
+    """Why torch.load failed, in one line, without torch's advice to load the file unsafely."""
+    text = str(exc)
+    if not isinstance(exc, pickle.UnpicklingError):  # weights_only refusals are UnpicklingErrors
+        return InputError(f"model file {path} is corrupt or not an imdec checkpoint ({short(first_line(exc))})")
+    refused = re.search(r"GLOBAL ([\w.]+)", text)
+    if refused:
+        return InputError(f"model file {path} holds Python code or objects ({refused.group(1)}) that imdec "
+                          "refuses to run; use an imdec checkpoint, which holds only tensors and plain values")
+    detail = short(text.partition("WeightsUnpickler error:")[2].split("Check the documentation")[0])
+    return InputError(f"model file {path} is damaged or holds Python objects that imdec does not load"
+                      f"{f' ({detail})' if detail else ''}; use an imdec checkpoint")
+
+
+def short(text: str, width: int = 120) -> str:
+    """`text` on one line, cut at a word boundary."""
+    return textwrap.shorten(text, width, placeholder="...")
+
+
+def check_finite(state_dict, path: Path) -> None:
+    """InputError naming the first tensor with NaN or infinite values (training gone wrong)."""
+    for name, value in (state_dict.items() if isinstance(state_dict, dict) else ()):
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(value.isfinite().all()):
+            raise InputError(f"model file {path} is damaged: its tensor {name} is not finite (NaN or infinity); "
+                             "use another checkpoint or retrain")
 
 
 def float_state(payload: dict) -> dict:
@@ -102,7 +139,7 @@ def build_model(payload: dict, path: str | os.PathLike = "checkpoint") -> IMDecN
         model = IMDecNet(stored_config(payload["config"]))
         model.load_state_dict(float_state(payload), strict=True)
     except (ValueError, RuntimeError, TypeError, KeyError, AttributeError) as exc:
-        raise InputError(f"model file {path} does not match the imdec network ({first_line(exc, 120)})") from None
+        raise InputError(f"model file {path} does not match the imdec network ({short(first_line(exc))})") from None
     return model.eval()
 
 

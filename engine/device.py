@@ -23,6 +23,17 @@ def pick_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def bf16_supported(device: torch.device) -> bool:
+    """Whether bf16 autocast is fast here: a CUDA GPU that has it, or a CPU with AVX-512 BF16 or AMX
+    (on other CPUs bf16 is emulated and slower than float32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:

@@ -1,11 +1,47 @@
-"""Atomic file writes: a file under its final name is always complete."""
+"""Files: what a path is when it is not a regular file (said without blocking), and atomic writes
+(a file under its final name is always complete)."""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import stat
 from pathlib import Path
 from typing import Iterator
+
+from .errors import InputError
+
+_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+                (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device"))
+
+
+def file_problem(path: str | os.PathLike, expected: str) -> str | None:
+    """Why `path` is not a regular file to read ("does not exist", "is a named pipe, not <expected>"...),
+    or None. It only stats: opening a named pipe would block until something writes to it."""
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        if os.path.islink(path):
+            return f"points to {os.path.realpath(path)}, which does not exist"
+        return "does not exist"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "is a symbolic link loop"
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    kind = next((name for is_kind, name in _NOT_REGULAR if is_kind(mode)), "a special file")
+    return f"is {kind}, not {expected}"
+
+
+def require_file(path: str | os.PathLike, what: str, expected: str, hint: str = "") -> Path:
+    """`path` if it is a regular file, else InputError "<what> <path> <problem><hint>"."""
+    problem = file_problem(path, expected)
+    if problem:
+        raise InputError(f"{what} {path} {problem}{hint}")
+    return Path(path)
+
 
 # temporary files being written now; a terminated worker removes them (engine.worker)
 PARTIAL_FILES: set[Path] = set()

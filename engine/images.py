@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import warnings
-from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .errors import InputError, first_line
+from .files import require_file
 
 MAX_PIXELS = 50_000_000      # larger images are refused before decoding (decompression bombs)
 MIN_SIDE = 8                 # smaller images cannot show an object
@@ -28,11 +28,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read any Pillow image as float32 RGBA [H, W, 4] in [0, 1]; InputError with a clear line otherwise."""
     from PIL import Image
 
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"image {path} does not exist")
-    if path.is_dir():
-        raise InputError(f"{path} is a directory; give an image file")
+    path = require_file(path, "image", "an image file")
     if path.stat().st_size == 0:
         raise InputError(f"image {path} is empty (0 bytes)")
     try:
@@ -43,7 +39,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
                 if w * h > MAX_PIXELS:
                     raise InputError(f"image {path} is {w}x{h} pixels, too large to decode safely (limit {MAX_PIXELS // 1_000_000} megapixels); downscale it first")
                 img.load()
-                return image_to_rgba(img, str(path))
+                return image_to_rgba(upright(img), str(path))
     except InputError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
@@ -54,13 +50,22 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"image {path} is damaged or truncated ({first_line(exc, 80)})") from None
 
 
+def upright(img):
+    """The picture as it is meant to be seen: a phone photo's EXIF orientation applied."""
+    from PIL import ImageOps
+
+    try:
+        return ImageOps.exif_transpose(img)
+    except (OSError, ValueError, TypeError, KeyError):  # a damaged EXIF block: keep the pixels as stored
+        return img
+
+
 def image_to_rgba(img, name: str = "image") -> np.ndarray:
     """A PIL image in any mode (8/16-bit, grey, palette, RGB(A), CMYK) as float32 RGBA in [0, 1]."""
     mode = img.mode
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
-        grey = np.asarray(img, dtype=np.float32)
-        scale = 65535.0 if mode.startswith("I;16") or grey.max() > 255 else 255.0
-        grey = np.clip(grey / scale, 0.0, 1.0)
+        grey = np.nan_to_num(np.asarray(img, dtype=np.float32))
+        grey = np.clip(grey / _full_scale(mode, float(grey.max(initial=0))), 0.0, 1.0)
         rgba = np.dstack([grey, grey, grey, np.ones_like(grey)])
     else:
         has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info
@@ -68,6 +73,16 @@ def image_to_rgba(img, name: str = "image") -> np.ndarray:
         if not has_alpha:
             rgba[..., 3] = 1.0
     return check_rgba(rgba, name)
+
+
+def _full_scale(mode: str, peak: float) -> float:
+    """The value that means white: 16-bit images 65535; float images 1 when their values lie in
+    0..1 (as linear or HDR tools write them), else 255 as for 8-bit data."""
+    if mode.startswith("I;16") or peak > 255:
+        return 65535.0
+    if mode == "F" and peak <= 1.0:
+        return 1.0
+    return 255.0
 
 
 def check_rgba(rgba: np.ndarray, name: str = "image") -> np.ndarray:
@@ -93,24 +108,12 @@ def check_rgba(rgba: np.ndarray, name: str = "image") -> np.ndarray:
     return np.ascontiguousarray(np.clip(rgba, 0.0, 1.0))
 
 
-def separate_background(rgba: np.ndarray) -> np.ndarray:
-    """For opaque images: alpha = 1 where the colour differs from the border's (the background's)."""
-    from scipy import ndimage
+def separate_background(rgba: np.ndarray, name: str = "image") -> np.ndarray:
+    """For opaque images: alpha = the object mask found against the backdrop (engine.background)."""
+    from .background import object_mask
 
-    rgb = rgba[..., :3]
-    border = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
-    background = np.median(border, axis=0)
-    distance = np.linalg.norm(rgb - background, axis=-1)
-    border_spread = np.percentile(np.linalg.norm(border - background, axis=-1), 90)
-    mask = distance > max(0.08, 2.0 * border_spread)
-    mask = ndimage.binary_opening(mask, iterations=1)
-    labels, count = ndimage.label(mask)
-    if count > 1:  # keep the largest blobs, drop specks of noise
-        sizes = ndimage.sum(mask, labels, range(1, count + 1))
-        mask = np.isin(labels, 1 + np.flatnonzero(sizes >= 0.05 * sizes.max()))
-    mask = ndimage.binary_fill_holes(mask)
     out = rgba.copy()
-    out[..., 3] = mask.astype(np.float32)
+    out[..., 3] = object_mask(rgba[..., :3], name).astype(np.float32)
     return out
 
 
@@ -118,7 +121,7 @@ def object_rgba(rgba: np.ndarray, name: str = "image") -> np.ndarray:
     """RGBA whose alpha is the object mask: the image's own alpha, or a background separation."""
     rgba = check_rgba(rgba, name)
     if rgba[..., 3].min() >= 0.999:
-        rgba = separate_background(rgba)
+        rgba = separate_background(rgba, name)
         if (rgba[..., 3] > ALPHA_OBJECT).sum() < MIN_OBJECT_PIXELS:
             raise InputError(f"{name}: no object found against the background; use a picture with a transparent background")
     elif (rgba[..., 3] > ALPHA_OBJECT).sum() < MIN_OBJECT_PIXELS:
@@ -142,10 +145,12 @@ def square_box(alpha: torch.Tensor) -> tuple[float, float, float]:
     return ((top + bottom) / 2, (left + right) / 2, side)
 
 
-def prepare_batch(rgba: torch.Tensor, size: int = 128) -> torch.Tensor:
+def prepare_batch(rgba: torch.Tensor, size: int = 128, return_crops: bool = False):
     """RGBA [B, 4, H, W] in [0, 1] -> encoder input [B, 4, size, size]: premultiplied RGB + alpha,
-    the object cropped, centred on a transparent square and resized with antialiasing."""
-    out = []
+    the object cropped, centred on a transparent square and resized with antialiasing.
+    With return_crops, also each crop [B, 3] as (centre x, centre y, scale) in the input's image
+    positions (grid_sample's, -1..1) for square inputs: what engine.camera.prepared_camera needs."""
+    out, crops = [], []
     for image in rgba:
         image = torch.cat([image[:3] * image[3:], image[3:]], 0)
         cy, cx, side = square_box(image[3])
@@ -157,7 +162,11 @@ def prepare_batch(rgba: torch.Tensor, size: int = 128) -> torch.Tensor:
         y0, x0 = top + pad_top, left + pad_left
         crop = padded[:, y0:y0 + length, x0:x0 + length]
         out.append(F.interpolate(crop[None], size=(size, size), mode="bilinear", antialias=True, align_corners=False)[0])
-    return torch.stack(out).clamp_(0.0, 1.0)
+        crops.append(((left + length / 2) / w * 2 - 1, (top + length / 2) / h * 2 - 1, w / length))
+    images = torch.stack(out).clamp_(0.0, 1.0)
+    if return_crops:
+        return images, torch.tensor(crops, dtype=torch.float32, device=rgba.device)
+    return images
 
 
 def prepare_image(image, size: int = 128, name: str | None = None) -> torch.Tensor:

@@ -11,6 +11,7 @@ import numpy as np
 
 from .errors import InputError
 from .files import atomic_write
+from .files import file_problem
 
 FORMATS = ("obj", "ply", "glb")
 
@@ -86,20 +87,37 @@ _ENCODERS = {"obj": _obj_bytes, "ply": _ply_bytes, "glb": _glb_bytes}
 
 
 def mesh_format(path: str | os.PathLike, format: str | None = None) -> str:
-    fmt = (format or Path(path).suffix.lstrip(".")).lower()
+    """The format to write: `format`, else the path's suffix; a suffix that names another format is refused."""
+    name = Path(path).name
+    suffix = Path(path).suffix.lstrip(".").lower()
+    fmt = (format or suffix).lower()
     if fmt not in FORMATS:
-        raise InputError(f"cannot write '{Path(path).name}': mesh format must be one of {', '.join(FORMATS)}")
+        raise InputError(f"cannot write '{name}': mesh format must be one of {', '.join(FORMATS)}")
+    if suffix in FORMATS and suffix != fmt:
+        raise InputError(f"{name} ends in {Path(path).suffix} but the format is {fmt}; "
+                         f"name it {Path(path).stem}.{fmt} or leave out --format")
+    return fmt
+
+
+def check_output(path: str | os.PathLike, format: str | None = None) -> str:
+    """The format to write `path` in, once `path` is known to be a place for a mesh file."""
+    path = Path(path)
+    fmt = mesh_format(path, format)
+    if path.is_dir():
+        raise InputError(f"output {path} is a directory; give a file name")
+    problem = file_problem(path, "a mesh file") if path.exists() else None
+    if problem:  # a pipe or a device: replacing it would break whatever uses it
+        raise InputError(f"output {path} {problem}; give a file name")
     return fmt
 
 
 def write_mesh(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray, format: str | None = None) -> Path:
     """Write the mesh; an existing file is replaced only once the new one is complete."""
     path = Path(path)
-    data = _ENCODERS[mesh_format(path, format)](np.asarray(vertices, np.float32), np.asarray(faces, np.int64))
-    if path.is_dir():
-        raise InputError(f"output {path} is a directory; give a file name")
+    fmt = check_output(path, format)
     if not path.parent.is_dir():
         raise InputError(f"output folder {path.parent} does not exist")
+    data = _ENCODERS[fmt](np.asarray(vertices, np.float32), np.asarray(faces, np.int64))
     try:
         with atomic_write(path) as tmp:
             tmp.write_bytes(data)

@@ -1,4 +1,6 @@
-"""The network: a ResNet18 image encoder and an IM-NET style implicit occupancy decoder."""
+"""The network: a ResNet18 image encoder and an IM-NET style implicit occupancy decoder, and, when
+the config asks for them (`local_features` > 0), a camera head and a second decoder stream that
+sees the picture where each query point projects (pixel-aligned features, as in DISN)."""
 
 from __future__ import annotations
 
@@ -20,10 +22,14 @@ DEFAULT_CONFIG = {
     # sin/cos of the point at 2^0..2^(n-1) x pi next to xyz: plain xyz makes a fully connected
     # decoder slow to learn thin parts (legs, wings, poles); 0 is the original IM-NET input
     "point_frequencies": 4,
+    # channels of the pixel-aligned feature map the local stream samples (0: the global-only
+    # IM-NET model, which recognises its catalogue but drops thin parts and unseen shapes)
+    "local_features": 0,
+    "local_hidden": [128, 128, 64],
 }
 
 # checkpoints written before a config key existed were made with these values
-LEGACY_CONFIG = {"point_frequencies": 0}
+LEGACY_CONFIG = {"point_frequencies": 0, "local_features": 0}
 
 
 def make_config(**overrides) -> dict:
@@ -34,6 +40,7 @@ def make_config(**overrides) -> dict:
     config = dict(DEFAULT_CONFIG)
     config.update(overrides)
     config["decoder_hidden"] = [int(w) for w in config["decoder_hidden"]]
+    config["local_hidden"] = [int(w) for w in config["local_hidden"]]
     return config
 
 
@@ -74,6 +81,20 @@ class ImageEncoder(nn.Module):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         # images in [0, 1]; centre them so the untrained batch-norm statistics start sensibly
         return self.net(images * 2.0 - 1.0)
+
+    def features(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """(z [B, D], feature maps [stem at S/2, layer1 at S/4, layer2 at S/8, layer3 at S/16],
+        pooled layer4 features [B, 512]): the same z as forward()."""
+        n = self.net
+        stem = n.relu(n.bn1(n.conv1(images * 2.0 - 1.0)))
+        l1 = n.layer1(n.maxpool(stem))
+        l2 = n.layer2(l1)
+        l3 = n.layer3(l2)
+        pooled = torch.flatten(n.avgpool(n.layer4(l3)), 1)
+        return n.fc(pooled), [stem, l1, l2, l3], pooled
+
+
+ENCODER_MAP_CHANNELS = (64, 64, 128, 256)  # ResNet18's stem, layer1, layer2, layer3
 
 
 class ImplicitDecoder(nn.Module):
@@ -134,12 +155,70 @@ class ImplicitDecoder(nn.Module):
 
 
 class IMDecNet(nn.Module):
+    """Image -> occupancy logits at query points. Global-only (`local_features` 0): the IM-NET
+    decoder on z. Otherwise the sum of that and a local stream on pixel-aligned features, with the
+    camera that places the points in the picture predicted by a camera head."""
+
     def __init__(self, config: dict):
         super().__init__()
         self.config = make_config(**config)
         c = self.config
         self.encoder = ImageEncoder(c["latent_dim"], c["image_channels"])
         self.decoder = ImplicitDecoder(c["latent_dim"], c["decoder_hidden"], c["leaky_slope"], c["point_frequencies"])
+        self.local = None
+        if c["local_features"] > 0:
+            from .local import CameraHead, LocalDecoder, PixelFeatures
 
-    def forward(self, images: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(images), points)
+            self.camera_head = CameraHead()
+            self.pixel_features = PixelFeatures(ENCODER_MAP_CHANNELS, c["local_features"], c["leaky_slope"])
+            self.local = LocalDecoder(c["local_features"] + c["image_channels"], c["local_hidden"],
+                                      c["leaky_slope"], c["point_frequencies"])
+
+    def forward(self, images: torch.Tensor, points: torch.Tensor, camera=None, with_camera: bool = False):
+        """Logits [B, N] (and the predicted camera vectors [B, 7], or None, with_camera). `camera`:
+        what places the points in the images: None for the predicted camera, or a function of the
+        predicted camera vectors that returns an ImageCamera (training mixes in the true one)."""
+        logits, predicted = self.predict(images, points, camera)
+        return (logits, predicted) if with_camera else logits
+
+    def predict(self, images: torch.Tensor, points: torch.Tensor, camera=None):
+        """(logits [B, N], predicted camera vectors [B, 7] or None); `camera` as in forward()."""
+        if self.local is None:
+            return self.decoder(self.encoder(images), points), None
+        from .camera import ImageCamera
+
+        z, maps, pooled = self.encoder.features(images)
+        predicted = self.camera_head(pooled)
+        camera = camera(predicted) if camera is not None else ImageCamera.from_vector(predicted.detach())
+        features = self.pixel_features(maps)
+        return self.decoder(z, points) + self.local(features, images, points, camera), predicted
+
+    @torch.no_grad()
+    def point_fn(self, images: torch.Tensor, dtype: torch.dtype | None = None, int8: bool = False,
+                 silhouette: int = 0) -> Callable[[torch.Tensor], torch.Tensor]:
+        """One prepared image [1, C, S, S] -> points [M, 3] -> float32 logits [M], for grid
+        extraction: the encoder runs once, the decoders per call. `silhouette` > 0 (local models):
+        points that the predicted camera puts outside the object's mask, grown by that many
+        pixels, are outside whatever the decoders say."""
+        if self.local is None:
+            return self.decoder.point_fn(self.encoder(images)[0], dtype, int8=int8)
+        from .camera import ImageCamera
+        from .local import silhouette_fn
+
+        z, maps, pooled = self.encoder.features(images)
+        camera = ImageCamera.from_vector(self.camera_head(pooled))
+        global_fn = self.decoder.point_fn(z[0], dtype, int8=int8)
+        local_fn = self.local.point_fn(self.pixel_features(maps), images, camera, dtype)
+        if silhouette <= 0:
+            return lambda points: global_fn(points) + local_fn(points)
+        carve = silhouette_fn(images[:, 3:], camera, silhouette)
+        return lambda points: carve(points, global_fn(points) + local_fn(points))
+
+    @torch.no_grad()
+    def camera(self, images: torch.Tensor):
+        """The predicted ImageCamera of prepared images, or None for a global-only model."""
+        if self.local is None:
+            return None
+        from .camera import ImageCamera
+
+        return ImageCamera.from_vector(self.camera_head(self.encoder.features(images)[2]))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -11,10 +11,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .checkpoint import load_model, resolve_model
+from .checkpoint import load_model
 from .device import pick_device
+from .errors import InputError
 from .images import prepare_image
-from .request import validate_request
+from .model_files import resolve_model
+from .request import DEFAULT_DEVICE, DEFAULT_RESOLUTION, DEFAULT_THRESHOLD, ReconstructionRequest
 
 Progress = Callable[[str, float], None]
 CPU_CHUNK = 65536      # points per decoder call: fits the caches, bounds memory
@@ -57,36 +59,65 @@ def cached_model(name_or_path: str | None, device: torch.device):
     return _MODEL_CACHE[key]
 
 
-def reconstruct(image, *, model: str | None = None, resolution: int = 128, threshold: float = 0.5,
-                device: str = "auto", progress: Progress | None = None, method: str = "adaptive",
-                image_name: str | None = None) -> Reconstruction:
+@contextlib.contextmanager
+def torch_threads(count: int):
+    """PyTorch's CPU threads set to `count` for the block (0: left as they are)."""
+    if count <= 0:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def reconstruct(image, *, model: str | None = None, resolution: int = DEFAULT_RESOLUTION,
+                threshold: float = DEFAULT_THRESHOLD, device: str = DEFAULT_DEVICE, progress: Progress | None = None,
+                method: str = "adaptive", image_name: str | None = None) -> Reconstruction:
     """Reconstruct one image (a path, a PIL image or an array [H, W, C] with rows top to bottom)."""
+    request = ReconstructionRequest(image=image, image_name=image_name, model=model or "", resolution=resolution,
+                                    threshold=threshold, device=device)
+    return reconstruct_request(request, progress=progress, method=method)
+
+
+def reconstruct_request(request: ReconstructionRequest, *, progress: Progress | None = None,
+                        method: str = "adaptive") -> Reconstruction:
+    """Reconstruct the request's image (its `output` and `preview` are the worker's business)."""
+    request.validate()
+    with torch_threads(request.threads):
+        return _run(request, progress or (lambda stage, fraction: None), method)
+
+
+def _run(request: ReconstructionRequest, report: Progress, method: str) -> Reconstruction:
     from .extract import extract_mesh
 
-    report = progress or (lambda stage, fraction: None)
-    validate_request(resolution, threshold, device)
+    image = request.image
     t0 = time.perf_counter()
-    dev = pick_device(device)
+    dev = pick_device(request.device)
     report("load", 0.0)
-    net, meta = cached_model(model, dev)
-    name = image_name or (str(image) if isinstance(image, (str, os.PathLike)) else "image")
+    net, meta = cached_model(request.model, dev)
+    name = request.image_name or (str(image) if isinstance(image, (str, os.PathLike)) else "image")
     images = prepare_image(image, net.config["image_size"], name=name).to(dev)
     t1 = time.perf_counter()
     report("encode", 0.1)
     with torch.inference_mode():
-        z = net.encoder(images)[0]
+        decode = net.point_fn(images, torch.float16 if dev.type == "cuda" else None)  # runs the encoder
         if dev.type == "cuda":
             torch.cuda.synchronize()
         t2 = time.perf_counter()
-        level = math.log(threshold / (1.0 - threshold))
-        decode = net.decoder.point_fn(z, torch.float16 if dev.type == "cuda" else None)
-        result = extract_mesh(decode, resolution, level, method=method, device=dev, chunk=GPU_CHUNK if dev.type == "cuda" else CPU_CHUNK,
+        result = extract_mesh(decode, request.resolution, request.level, method=method, device=dev,
+                              chunk=GPU_CHUNK if dev.type == "cuda" else CPU_CHUNK,
                               progress=lambda f: report("extract", 0.15 + 0.8 * f))
+    if len(result.faces) == 0:  # extract returns an empty field's empty mesh; as a result it is a failure
+        raise InputError(f"{name}: the reconstruction is empty (no surface at threshold {request.threshold:g}); "
+                         f"lower the threshold (default {DEFAULT_THRESHOLD}) or use a larger picture of the object")
     t3 = time.perf_counter()
     report("done", 1.0)
     seconds = {"load": t1 - t0, "encode": t2 - t1, "extract": result.seconds.get("evaluate", 0.0),
                "mesh": result.seconds.get("mesh", 0.0)}
     seconds["total"] = t3 - t0
     return Reconstruction(vertices=result.vertices, faces=result.faces, image=name, model=meta["name"],
-                          resolution=resolution, threshold=threshold, device=str(dev),
+                          resolution=request.resolution, threshold=request.threshold, device=str(dev),
                           decoder_queries=result.queries, seconds=seconds)

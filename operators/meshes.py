@@ -14,8 +14,9 @@ def check_arrays(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
     vertices = np.ascontiguousarray(vertices, dtype=np.float32).reshape(-1, 3)
     faces = np.ascontiguousarray(faces, dtype=np.int32).reshape(-1, 3)
     if len(faces) == 0 or len(vertices) == 0:
-        raise MeshError("the reconstruction is empty: no surface at this threshold; "
-                        "try a threshold nearer 0.5 or another picture")
+        # the engine refuses this first; kept for arrays from elsewhere
+        raise MeshError("the reconstruction is empty (no surface); lower the threshold (default 0.5) "
+                        "or use a larger picture of the object")
     if faces.min() < 0 or faces.max() >= len(vertices):
         raise MeshError("the reconstruction's faces point at missing vertices (internal error)")
     if not np.isfinite(vertices).all():

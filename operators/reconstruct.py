@@ -1,11 +1,13 @@
 """IMDEC_OT_reconstruct: `bpy.ops.imdec.reconstruct(filepath="", image="", resolution=128, threshold=0.5,
-model="", device='AUTO')` (see CONVENTIONS.md, "Blender operator").
+model="", device='AUTO')` (see docs/CONVENTIONS.md, "Blender operator").
 
 - execute() (scripts, background mode): runs in-process to the end; the new object is linked to the
   active collection, placed at the 3D cursor, smooth shaded, the only one selected, and active.
-- invoke() (the panel button, with a window): runs the engine in a worker process
-  (`python -m engine.worker`, see operators/job.py), shows progress in the status bar, Esc or
-  right-click cancels; the mesh is built on Blender's main thread when the worker is done.
+- invoke() (the panel button, with a window): runs the engine in the add-on's long-lived worker
+  process (`python -m engine.worker --serve`, see operators/job.py: PyTorch and the model stay
+  loaded between clicks), shows progress in the status bar, Esc or right-click cancels (the worker
+  is killed; the next click starts a fresh one); the mesh is built on Blender's main thread when
+  the worker is done.
 - Failure: self.report({'ERROR'}, one line) and {'CANCELLED'}, nothing added to the file.
 
 PyTorch is imported only here, inside execute(), never when the add-on is registered.
@@ -13,7 +15,7 @@ PyTorch is imported only here, inside execute(), never when the add-on is regist
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import os
 import sys
 import time
@@ -21,19 +23,21 @@ import traceback
 
 import bpy
 import numpy as np
-from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import StringProperty
 
 from .. import prefs
+from ..engine.errors import InputError, first_line
+from ..engine.model_files import is_model_path
+from ..engine.request import Event, ReconstructionRequest
+from ..properties import device_property, engine_device, image_file_property, resolution_property, threshold_property
 from . import meshes, sources
-from .job import WorkerJob
+from .job import POLL_SECONDS, WorkerBusy, WorkerJob, failure_message, stop_worker, warm_up
 
-DEVICE_ITEMS = prefs.DEVICE_ITEMS
-ENGINE_DEVICE = {'AUTO': "auto", 'CPU': "cpu", 'CUDA': "cuda"}
-POLL_SECONDS = 0.1
 PREVIEW_FACTOR = 4  # a preview is computed only for resolutions at least this many times its own
 
 # running worker jobs (operator instance -> job); stopped when the add-on is disabled
 _jobs: dict = {}
+_warm_up_asked = False
 
 
 def active_job():
@@ -45,37 +49,47 @@ def active_job():
 
 
 def stop_all_jobs() -> None:
+    """Cancel every job and end the worker process (the add-on is disabled, Blender quits)."""
+    global _warm_up_asked
     for job in list(_jobs.values()):
         job.cancel()
     _jobs.clear()
+    stop_worker()
+    _warm_up_asked = False
 
 
-def resolve_model(context, model: str) -> str | None:
-    """The operator's model, else the sidebar panel's choice; None is the engine's default model."""
+def warm_up_soon(context) -> None:
+    """Start the worker in the background, loading the panel's model, so that the first click does
+    not wait for PyTorch. Cheap and safe to call from a panel's draw(): it acts once (until the
+    add-on is disabled), from a timer, and never blocks."""
+    global _warm_up_asked
+    if _warm_up_asked or bpy.app.background:
+        return
+    _warm_up_asked = True
+    settings = getattr(context.scene, "imdec", None)
+    device = engine_device(settings.device_argument(context)) if settings is not None else "auto"
+    request = ReconstructionRequest(model=model_argument(context, ""), device=device)
+
+    def start():
+        try:
+            warm_up(request, pythonpath=worker_pythonpath())
+        except OSError:  # the click will report it
+            traceback.print_exc()
+
+    bpy.app.timers.register(start, first_interval=0.0)
+
+
+def model_argument(context, model: str) -> str:
+    """The operator's model, else the sidebar panel's choice; "" is the engine's default model. A path
+    (engine.model_files.is_model_path) is made absolute, Blender's // relative to the .blend file:
+    the worker runs in another folder."""
     model = (model or "").strip()
     if not model:
         settings = getattr(context.scene, "imdec", None)
         model = settings.model_argument() if settings is not None else ""
-    if not model:
-        return None
-    if model.startswith("//") or os.sep in model or "/" in model or model.lower().endswith(".pt"):
-        return os.path.normpath(bpy.path.abspath(model))
+    if model and is_model_path(model):
+        return os.path.abspath(bpy.path.abspath(model))
     return model
-
-
-@contextlib.contextmanager
-def torch_threads(count: int):
-    if count <= 0:
-        yield
-        return
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def worker_pythonpath() -> list[str]:
@@ -95,22 +109,6 @@ def worker_pythonpath() -> list[str]:
     return paths
 
 
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
-def threshold_property():
-    """The threshold setting; the operator and the sidebar's scene settings share it."""
-    return FloatProperty(
-        name="Threshold",
-        description="Occupancy level of the surface: lower grows the object, higher shrinks it",
-        default=0.5,
-        min=0.01,
-        max=0.99,
-    )
-
-
 class IMDEC_OT_reconstruct(bpy.types.Operator):
     """Reconstruct a 3D mesh of the object in a picture and add it at the 3D cursor"""
 
@@ -118,70 +116,54 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
     bl_label = "Reconstruct from Image"
     bl_options = {'REGISTER', 'UNDO'}
 
-    filepath: StringProperty(
-        name="Image File",
-        description="Picture of one object (any format Pillow reads); transparency, when present, is the object mask",
-        subtype='FILE_PATH',
-        default="",
-    )
+    filepath: image_file_property(
+        "Picture of one object (any format Pillow reads); transparency, when present, is the object mask")
     image: StringProperty(
         name="Image",
         description="Name of an image datablock (bpy.data.images), used when no file path is given",
         default="",
     )
-    # no hard limits: an out-of-range value must fail with a message, not be clamped silently
-    resolution: IntProperty(
-        name="Resolution",
-        description="Grid resolution of the extracted surface (32..1024): 64 previews quickly, 128-256 is detailed",
-        default=128,
-        soft_min=32,
-        soft_max=512,
-    )
+    resolution: resolution_property()
     threshold: threshold_property()
     model: StringProperty(
         name="Model",
         description="Bundled model name or checkpoint path; empty: the sidebar panel's choice (the default model)",
         default="",
     )
-    device: EnumProperty(
-        name="Device",
-        description="Where the network runs",
-        items=DEVICE_ITEMS,
-        default='AUTO',
-    )
+    device: device_property()
+
+    def _request(self, context) -> ReconstructionRequest:
+        """The operator's settings as a request without its image, validated: bad settings fail first."""
+        request = ReconstructionRequest(model=model_argument(context, self.model), resolution=self.resolution,
+                                        threshold=self.threshold, device=engine_device(self.device),
+                                        threads=prefs.preferred_threads(context))
+        request.validate()
+        return request
 
     # ------------------------------------------------------------------ execute: in-process
     def execute(self, context):
         started = time.perf_counter()
         try:
-            from ..engine.errors import InputError
-            from ..engine.request import validate_request
-
-            validate_request(self.resolution, self.threshold)
+            request = self._request(context)
             source = sources.resolve_source(context, self.filepath, self.image)
             sources.check_file(source)
-            model = resolve_model(context, self.model)
         except (InputError, sources.SourceError) as exc:
             return self._failed(str(exc))
         try:
             try:
-                from ..engine import reconstruct as engine
+                from ..engine.reconstruct import reconstruct_request
             except ImportError as exc:
-                return self._failed(f"PyTorch or another engine dependency is missing ({_one_line(exc)}); "
+                return self._failed(f"PyTorch or another engine dependency is missing ({first_line(exc)}); "
                                     "install the ImDec build for your platform, which bundles them")
-            image_arg = source.path if source.path else sources.image_pixels(source.image)
-            with torch_threads(prefs.preferred_threads(context)):
-                result = engine.reconstruct(
-                    image_arg, model=model, resolution=self.resolution, threshold=self.threshold,
-                    device=ENGINE_DEVICE[self.device], progress=self._progress_callback(context),
-                    image_name=source.label,
-                )
+            image = source.path if source.path else sources.image_pixels(source.image)
+            request = dataclasses.replace(request, image=image, image_name=source.label)
+            result = reconstruct_request(request, progress=self._progress_callback(context))
             obj = meshes.build_object(context, source.name, result.vertices, result.faces)
         except (InputError, sources.SourceError, meshes.MeshError) as exc:
             return self._failed(str(exc))
         except Exception as exc:  # internal error: one line in the report, the traceback in the console
             traceback.print_exc()
-            return self._failed(f"internal error: {type(exc).__name__}: {_one_line(exc)}")
+            return self._failed(f"internal error: {type(exc).__name__}: {first_line(exc)}")
         finally:
             self._end_progress(context)
         self.report({'INFO'}, f"ImDec: '{obj.name}' {len(result.vertices)} vertices, {len(result.faces)} faces "
@@ -212,48 +194,23 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
         if active_job() is not None:
             self.report({'WARNING'}, "ImDec: a reconstruction is already running (Esc cancels it)")
             return {'CANCELLED'}
-        from ..engine.errors import InputError
-        from ..engine.request import validate_request
-
         try:
-            validate_request(self.resolution, self.threshold)
+            request = self._request(context)
             source = sources.resolve_source(context, self.filepath, self.image)
             sources.check_file(source)
-            job = WorkerJob(pythonpath=worker_pythonpath())
-            try:
-                if source.path:
-                    image_arg = source.path
-                else:
-                    image_arg = job.path("pixels.npy")
-                    np.save(image_arg, sources.image_pixels(source.image))
-                settings = getattr(context.scene, "imdec", None)
-                preview = int(settings.preview_resolution) if settings is not None and settings.use_preview else 0
-                if preview * PREVIEW_FACTOR > self.resolution:
-                    preview = 0  # not worth it: the full mesh comes soon anyway
-                job.start({
-                    "image": image_arg,
-                    "image_name": source.label,
-                    "output": job.path("result.npz"),
-                    "model": resolve_model(context, self.model) or "",
-                    "resolution": int(self.resolution),
-                    "threshold": float(self.threshold),
-                    "device": ENGINE_DEVICE[self.device],
-                    "threads": prefs.preferred_threads(context),
-                    "preview": preview,
-                })
-            except Exception:
-                job.cancel()
-                raise
+            job = self._start_job(context, request, source)
         except (InputError, sources.SourceError) as exc:
             return self._failed(str(exc))
+        except WorkerBusy as exc:
+            self.report({'WARNING'}, f"ImDec: {exc}")
+            return {'CANCELLED'}
         except OSError as exc:
-            return self._failed(f"could not start the reconstruction worker: {_one_line(exc)}")
+            return self._failed(f"could not start the reconstruction worker: {first_line(exc)}")
 
         self._job = job
         self._name = source.name
         self._location = tuple(context.scene.cursor.location)
         self._preview_name = None
-        self._error = None
         self._started = time.perf_counter()
         _jobs[id(self)] = job
         wm = context.window_manager
@@ -262,6 +219,26 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
         wm.progress_begin(0, 100)
         self._show_status(context)
         return {'RUNNING_MODAL'}
+
+    def _start_job(self, context, request: ReconstructionRequest, source) -> WorkerJob:
+        """A worker running the request on the source's file, or on its pixels saved into the job's folder."""
+        job = WorkerJob(pythonpath=worker_pythonpath())
+        try:
+            if source.path:
+                image = os.path.abspath(source.path)  # the worker runs in another folder
+            else:
+                image = job.path("pixels.npy")
+                np.save(image, sources.image_pixels(source.image))
+            settings = getattr(context.scene, "imdec", None)
+            preview = int(settings.preview_resolution) if settings is not None and settings.use_preview else 0
+            if preview * PREVIEW_FACTOR > request.resolution:
+                preview = 0  # not worth it: the full mesh comes soon anyway
+            job.start(dataclasses.replace(request, image=image, image_name=source.label,
+                                          output=job.path("result.npz"), preview=preview))
+        except Exception:
+            job.cancel()
+            raise
+        return job
 
     def modal(self, context, event):
         if event.type in {'ESC', 'RIGHTMOUSE'} and event.value == 'PRESS':
@@ -272,22 +249,16 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
             return {'PASS_THROUGH'}
         for message in self._job.poll():
             kind = message.get("event")
-            if kind == "progress":
+            if kind == Event.PROGRESS:
                 context.window_manager.progress_update(int(100 * self._job.fraction))
                 self._show_status(context)
-            elif kind == "preview":
+            elif kind == Event.PREVIEW:
                 self._show_preview(context, message)
-            elif kind == "error":
-                self._error = str(message.get("message") or "the reconstruction failed")
-            elif kind == "done":
+            elif kind == Event.DONE:
                 return self._finish(context, message)
-            elif kind == "exit":
-                code = message.get("returncode")
-                detail = self._error or message.get("stderr") or "no message"
+            elif kind in (Event.ERROR, Event.EXIT):  # EXIT: the worker died; the next job starts a new one
                 self._stop(context)
-                if self._error is None:
-                    detail = f"the reconstruction worker stopped (exit status {code}): {detail}"
-                return self._failed(detail)
+                return self._failed(failure_message(message))
         return {'PASS_THROUGH'}
 
     def cancel(self, context):
@@ -318,10 +289,6 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
     def _finish(self, context, message):
         try:
             vertices, faces = self._load(message["output"])
-            try:
-                self._job.process.wait(timeout=1.0)  # it is exiting; cancel() below ends it otherwise
-            except Exception:
-                pass
             self._stop(context)
             obj = meshes.build_object(context, self._name, vertices, faces, location=self._location)
         except meshes.MeshError as exc:
@@ -330,14 +297,15 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
         except Exception as exc:
             traceback.print_exc()
             self._stop(context)
-            return self._failed(f"internal error: {type(exc).__name__}: {_one_line(exc)}")
+            return self._failed(f"internal error: {type(exc).__name__}: {first_line(exc)}")
         self.report({'INFO'}, f"ImDec: '{obj.name}' {len(vertices)} vertices, {len(faces)} faces "
                               f"in {time.perf_counter() - self._started:.1f} s")
         _tag_redraw(context)
         return {'FINISHED'}
 
     def _stop(self, context) -> None:
-        """Stop the worker, remove its files, the preview, the timer and the status text."""
+        """End the job (a running one kills the worker), remove its files, the preview, the timer
+        and the status text."""
         job = _jobs.pop(id(self), None) or getattr(self, "_job", None)
         if job is not None:
             job.cancel()

@@ -1,36 +1,30 @@
 """Sidebar panel (View3D > Sidebar > ImDec) and the scene settings it edits.
 
-The model list is read from the files in engine/weights/ without importing the engine (which
-imports PyTorch): drawing the panel never loads the network.
+The model list comes from engine.model_files, which reads engine/weights/ without importing
+PyTorch: drawing the panel never loads the network.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import bpy
 from bpy.props import BoolProperty, EnumProperty, IntProperty, PointerProperty, StringProperty
 
 from .. import prefs
+from ..engine.model_files import DEFAULT_MODEL, SUFFIX, list_models
+from ..engine.request import DEFAULT_PREVIEW, MIN_RESOLUTION
 from ..operators import reconstruct as reconstruct_op
+from ..properties import device_property, image_file_property, resolution_property, threshold_property
 
-WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "engine" / "weights"
-MODEL_SUFFIX = ".pt"  # engine.checkpoint.SUFFIX
+PREFERENCES_ITEM = ('PREFERENCES', "Preferences", "The default device from the add-on's preferences")
+PREVIEW_MAX = 256  # a preview is a quick look: larger ones cost as much as the real thing
 
 # Blender keeps only pointers to enum item strings: hold the tuples so they stay alive
 _model_items_cache: list = []
 
 
-def bundled_models() -> list[str]:
-    """Same answer as engine.checkpoint.list_models(), without importing torch."""
-    if not WEIGHTS_DIR.is_dir():
-        return []
-    return sorted(p.stem for p in WEIGHTS_DIR.glob("*" + MODEL_SUFFIX) if p.is_file())
-
-
 def model_items(self, context):
-    items = [('DEFAULT', "Default", "The default bundled model")]
-    items += [(name, name, f"Bundled model {name} (engine/weights/{name}{MODEL_SUFFIX})") for name in bundled_models()]
+    items = [('DEFAULT', "Default", f"The default bundled model ({DEFAULT_MODEL})")]
+    items += [(name, name, f"Bundled model {name} (engine/weights/{name}{SUFFIX})") for name in list_models()]
     items.append(('CUSTOM', "Checkpoint File", "An imdec checkpoint file of your own (.pt)"))
     _model_items_cache[:] = items
     return _model_items_cache
@@ -53,12 +47,11 @@ class IMDEC_SceneSettings(bpy.types.PropertyGroup):
         type=bpy.types.Image,
         update=_image_changed,
     )
-    filepath: StringProperty(
-        name="Image File",
-        description="Or a picture file on disk (used instead of the image above)",
-        subtype='FILE_PATH',
-        update=_filepath_changed,
-    )
+    filepath: image_file_property("Or a picture file on disk (used instead of the image above)",
+                                  update=_filepath_changed)
+    resolution: resolution_property()
+    threshold: threshold_property()
+    device: device_property(first_items=(PREFERENCES_ITEM,), default=PREFERENCES_ITEM[0])
     model: EnumProperty(
         name="Model",
         description="Network that turns the picture into a shape",
@@ -69,33 +62,17 @@ class IMDEC_SceneSettings(bpy.types.PropertyGroup):
         description="Path of an imdec checkpoint file (.pt)",
         subtype='FILE_PATH',
     )
-    resolution: IntProperty(
-        name="Resolution",
-        description="Grid resolution of the surface: 64 previews quickly, 128-256 is detailed",
-        default=128,
-        min=32,
-        max=1024,
-        soft_max=512,
-    )
-    threshold: reconstruct_op.threshold_property()
-    device: EnumProperty(
-        name="Device",
-        description="Where the network runs",
-        items=(('PREFERENCES', "Preferences", "The default device from the add-on's preferences"),)
-        + prefs.DEVICE_ITEMS,
-        default='PREFERENCES',
-    )
     use_preview: BoolProperty(
         name="Quick Preview",
         description="Show a coarse mesh first while the full resolution is computed "
-                    "(for resolutions of at least 4x the preview's)",
+                    f"(for resolutions of at least {reconstruct_op.PREVIEW_FACTOR}x the preview's)",
         default=True,
     )
     preview_resolution: IntProperty(
         name="Preview Resolution",
-        default=64,
-        min=32,
-        max=256,
+        default=DEFAULT_PREVIEW,
+        min=MIN_RESOLUTION,
+        max=PREVIEW_MAX,
     )
 
     def model_argument(self) -> str:
@@ -108,7 +85,7 @@ class IMDEC_SceneSettings(bpy.types.PropertyGroup):
         return choice
 
     def device_argument(self, context) -> str:
-        return prefs.preferred_device(context) if self.device == 'PREFERENCES' else self.device
+        return prefs.preferred_device(context) if self.device == PREFERENCES_ITEM[0] else self.device
 
 
 class IMDEC_PT_reconstruct(bpy.types.Panel):
@@ -121,6 +98,7 @@ class IMDEC_PT_reconstruct(bpy.types.Panel):
     def draw(self, context):
         layout = self.layout
         settings = context.scene.imdec
+        reconstruct_op.warm_up_soon(context)  # the first click then skips loading PyTorch and the model
 
         layout.template_ID(settings, "image", open="image.open")
         layout.prop(settings, "filepath", text="")

@@ -110,30 +110,37 @@ def install(bpy, zip_path: str) -> dict:
             "installed_files": sorted(os.listdir(os.path.join(bpy.utils.user_resource('EXTENSIONS'), "user_default", "imdec")))}
 
 
+def describe_properties(rna) -> dict:
+    """Type, default and limits of each property of an RNA struct (an operator's, a property group's)."""
+    props = {}
+    for p in rna.properties:
+        if p.identifier == "rna_type":
+            continue
+        info = {"type": p.type, "subtype": getattr(p, "subtype", None)}
+        if p.type in ("INT", "FLOAT"):
+            info.update(default=p.default, soft_min=p.soft_min, soft_max=p.soft_max, hard_min=p.hard_min,
+                        hard_max=p.hard_max)
+        elif p.type == "ENUM":
+            info.update(default=p.default, items=[i.identifier for i in p.enum_items])
+        elif p.type == "STRING":
+            info.update(default=p.default)
+        props[p.identifier] = info
+    return props
+
+
 def registration(bpy) -> dict:
     panel = getattr(bpy.types, "IMDEC_PT_reconstruct", None)
     addon = bpy.context.preferences.addons.get(MODULE)
     prefs = addon.preferences if addon else None
     op = bpy.types.IMDEC_OT_reconstruct if hasattr(bpy.types, "IMDEC_OT_reconstruct") else None
-    props = {}
-    if op is not None:
-        rna = bpy.ops.imdec.reconstruct.get_rna_type()
-        for p in rna.properties:
-            if p.identifier == "rna_type":
-                continue
-            info = {"type": p.type, "subtype": getattr(p, "subtype", None)}
-            if p.type in ("INT", "FLOAT"):
-                info.update(default=p.default, soft_min=p.soft_min, soft_max=p.soft_max)
-            elif p.type == "ENUM":
-                info.update(default=p.default, items=[i.identifier for i in p.enum_items])
-            elif p.type == "STRING":
-                info.update(default=p.default)
-            props[p.identifier] = info
+    props = describe_properties(bpy.ops.imdec.reconstruct.get_rna_type()) if op is not None else {}
+    settings = getattr(bpy.context.scene, "imdec", None)
     return {
         "operator": op is not None,
         "bl_idname": getattr(op, "bl_idname", None),
         "bl_options": sorted(getattr(op, "bl_options", ())) if op else None,
         "properties": props,
+        "scene_properties": describe_properties(settings.bl_rna) if settings is not None else {},
         "panel": panel is not None,
         "panel_category": getattr(panel, "bl_category", None),
         "panel_space": getattr(panel, "bl_space_type", None),
@@ -150,7 +157,10 @@ def registration(bpy) -> dict:
 def failures(bpy, args, workdir: str) -> dict:
     out = {}
     out["missing_file"] = call_operator(bpy, filepath=os.path.join(workdir, "no-such-picture.png"), model=args.model)
-    out["resolution_8"] = call_operator(bpy, filepath=args.image, model=args.model, resolution=8)
+    for name, value in (("resolution_8", 8), ("resolution_4096", 4096)):
+        out[name] = call_operator(bpy, filepath=args.image, model=args.model, resolution=value)
+    for name, value in (("threshold_1.5", 1.5), ("threshold_0", 0.0)):
+        out[name] = call_operator(bpy, filepath=args.image, model=args.model, threshold=value)
     corrupt = os.path.join(workdir, "corrupt.pt")
     with open(corrupt, "wb") as fh:
         fh.write(b"PK\x03\x04 this is not a checkpoint" * 10)
@@ -177,6 +187,7 @@ def worker_job(bpy, args) -> dict:
     import numpy as np
 
     job_mod = importlib.import_module(MODULE + ".operators.job")
+    ReconstructionRequest = importlib.import_module(MODULE + ".engine.request").ReconstructionRequest
     op_mod = importlib.import_module(MODULE + ".operators.reconstruct")
     meshes = importlib.import_module(MODULE + ".operators.meshes")
     sources = importlib.import_module(MODULE + ".operators.sources")
@@ -187,8 +198,9 @@ def worker_job(bpy, args) -> dict:
     pixels = job.path("pixels.npy")
     np.save(pixels, sources.image_pixels(img))
     t0 = time.perf_counter()
-    job.start({"image": pixels, "image_name": img.name, "output": job.path("result.npz"), "model": args.model,
-               "resolution": 48, "threshold": 0.5, "device": "cpu", "threads": 1, "preview": 32})
+    job.start(ReconstructionRequest(image=pixels, image_name=img.name, output=job.path("result.npz"),
+                                    model=args.model, resolution=48, threshold=0.5, device="cpu", threads=1,
+                                    preview=32))
     events = job.wait(timeout=300)
     out["seconds"] = time.perf_counter() - t0
     out["events"] = [e.get("event") for e in events]
@@ -206,11 +218,20 @@ def worker_job(bpy, args) -> dict:
     job.cleanup()
     out["tmpdir_removed"] = not os.path.exists(job.tmpdir)
 
+    # a second job: the same worker process, PyTorch and the model already loaded
+    job = job_mod.WorkerJob(pythonpath=op_mod.worker_pythonpath())
+    t0 = time.perf_counter()
+    job.start(ReconstructionRequest(image=args.image, model=args.model, resolution=48, device="cpu", threads=1))
+    second = job.wait(timeout=300)
+    out["second_seconds"] = time.perf_counter() - t0
+    out["second_events"] = [e.get("event") for e in second]
+    out["pids"] = [events[0].get("pid"), second[0].get("pid")]
+    job.cleanup()
+
     # cancel mid-way: the process ends and the job's folder is gone
     before = counts(bpy)
     job = job_mod.WorkerJob(pythonpath=op_mod.worker_pythonpath())
-    job.start({"image": args.image, "output": job.path("result.npz"), "model": args.model,
-               "resolution": 1024, "device": "cpu", "threads": 1})
+    job.start(ReconstructionRequest(image=args.image, model=args.model, resolution=1024, device="cpu", threads=1))
     deadline = time.monotonic() + 120
     first = []
     while time.monotonic() < deadline and not any(e.get("event") in ("progress", "exit") for e in first):
@@ -224,6 +245,28 @@ def worker_job(bpy, args) -> dict:
     out["cancel_tmpdir_removed"] = not os.path.exists(job.tmpdir)
     out["cancel_counts_unchanged"] = counts(bpy) == before
     return out
+
+
+def disable_while_running(bpy, args) -> dict:
+    """Disable the add-on while a reconstruction runs on its worker (in the modal operator's job
+    table, as the panel button leaves it): the worker must end and the job's folder go."""
+    import importlib
+
+    job_mod = importlib.import_module(MODULE + ".operators.job")
+    op_mod = importlib.import_module(MODULE + ".operators.reconstruct")
+    ReconstructionRequest = importlib.import_module(MODULE + ".engine.request").ReconstructionRequest
+    job = job_mod.WorkerJob(pythonpath=op_mod.worker_pythonpath())
+    job.start(ReconstructionRequest(image=args.image, model=args.model, resolution=1024, device="cpu", threads=1))
+    seen = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(e.get("event") in ("progress", "exit") for e in seen):
+        seen += job.poll()
+        time.sleep(0.05)
+    op_mod._jobs["scenario"] = job
+    t0 = time.perf_counter()
+    bpy.ops.preferences.addon_disable(module=MODULE)
+    return {"seen": [e.get("event") for e in seen], "seconds": time.perf_counter() - t0,
+            "worker_gone": job.process.poll() is not None, "tmpdir_removed": not os.path.exists(job.tmpdir)}
 
 
 def big_mesh(bpy, triangles: int = 1_000_000) -> dict:
@@ -298,8 +341,7 @@ def scenario_addon(args) -> dict:
     steps.run("failures", failures, bpy, args, workdir)
 
     def toggle():
-        out = {}
-        bpy.ops.preferences.addon_disable(module=MODULE)
+        out = {"running": disable_while_running(bpy, args)}
         out["disabled_operator"] = hasattr(bpy.types, "IMDEC_OT_reconstruct")
         out["disabled_panel"] = hasattr(bpy.types, "IMDEC_PT_reconstruct")
         out["disabled_scene_settings"] = hasattr(bpy.types.Scene, "imdec")

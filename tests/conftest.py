@@ -3,6 +3,8 @@ to a rounded box (and ignores the image), so every mesh a test inspects is a rea
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
 import sys
 from pathlib import Path
 
@@ -68,3 +70,32 @@ def object_png(tmp_path) -> Path:
     path = tmp_path / "object.png"
     Image.fromarray(rgba).save(path)
     return path
+
+
+@pytest.fixture(scope="module")
+def picture(tmp_path_factory) -> Path:
+    """object_png's picture, module-wide, under a name with a space (the add-on and the worker read it)."""
+    from PIL import Image
+
+    rgba = np.zeros((96, 128, 4), np.uint8)
+    rgba[20:80, 30:100] = (200, 80, 40, 255)
+    path = tmp_path_factory.mktemp("pictures") / "box photo.png"
+    Image.fromarray(rgba).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def extension_zip(tmp_path_factory) -> Path:
+    """The extension zip, built without wheels by tools/build_extension.py with Blender's own builder
+    (found in the bpy package: skipped without it)."""
+    if importlib.util.find_spec("bpy") is None:
+        pytest.skip("the bpy module (Blender as a Python module), which holds the extension builder, is not installed")
+    out = tmp_path_factory.mktemp("dist")
+    stage = tmp_path_factory.mktemp("stage") / "extension"
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "build_extension.py"), "--no-wheels", "--no-split",
+                           "--output-dir", str(out), "--stage-dir", str(stage)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    zips = [Path(line) for line in proc.stdout.split()]
+    assert len(zips) == 1 and zips[0].is_file(), proc.stdout
+    return zips[0]

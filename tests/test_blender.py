@@ -5,7 +5,8 @@ the test environment has torch already), installed with Blender's own installer 
 user folder (BLENDER_USER_RESOURCES, read once when bpy is imported, hence a separate process:
 tests/blender_helpers.py), and driven through bpy.ops.imdec.reconstruct. The modal path needs a
 window, which background mode has not: its machinery (the worker process and its job object) is
-tested directly, in Blender and as a plain subprocess.
+tested directly in Blender here, and the worker as a plain process in tests/test_worker.py. What
+the zip holds: tests/test_build_extension.py.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
-import zipfile
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+from engine.cli import main as engine_main
+from engine.request import DEFAULT_RESOLUTION, DEFAULT_THRESHOLD, DEVICES, MAX_RESOLUTION, MIN_RESOLUTION
 
 ROOT = Path(__file__).resolve().parents[1]
 HELPERS = ROOT / "tests" / "blender_helpers.py"
@@ -34,29 +35,6 @@ if importlib.util.find_spec("bpy") is None:
 
 def run(cmd, timeout=600, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kwargs)
-
-
-@pytest.fixture(scope="session")
-def extension_zip(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    stage = tmp_path_factory.mktemp("stage") / "extension"
-    proc = run([sys.executable, str(ROOT / "tools" / "build_extension.py"), "--no-wheels", "--no-split",
-                "--output-dir", str(out), "--stage-dir", str(stage)])
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    zips = [Path(line) for line in proc.stdout.split()]
-    assert len(zips) == 1 and zips[0].is_file(), proc.stdout
-    return zips[0]
-
-
-@pytest.fixture(scope="module")
-def picture(tmp_path_factory) -> Path:
-    from PIL import Image
-
-    rgba = np.zeros((96, 128, 4), np.uint8)
-    rgba[20:80, 30:100] = (200, 80, 40, 255)
-    path = tmp_path_factory.mktemp("pictures") / "box photo.png"
-    Image.fromarray(rgba).save(path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -98,54 +76,6 @@ def assert_reconstructed(call: dict, name: str) -> dict:
     before, after = call["counts_before"], call["counts_after"]
     assert after["objects"] == before["objects"] + 1 and after["meshes"] == before["meshes"] + 1
     return obj
-
-
-# ---------------------------------------------------------------- the package
-
-def test_extension_zip_holds_the_addon_and_engine_only(extension_zip):
-    names = zipfile.ZipFile(extension_zip).namelist()
-    for required in ("blender_manifest.toml", "__init__.py", "prefs.py", "operators/reconstruct.py",
-                     "operators/job.py", "panels/sidebar.py", "engine/reconstruct.py", "engine/worker.py"):
-        assert required in names
-    for name in names:
-        assert not name.startswith(("tests/", "tools/", "docs/", ".venv/", ".git", "build/", "dist/"))
-        assert "__pycache__" not in name and not name.endswith(".pyc")
-
-
-def test_manifest_wheel_list_is_written_into_the_staged_copy(tmp_path):
-    sys.path.insert(0, str(ROOT / "tools"))
-    try:
-        import build_extension
-    finally:
-        sys.path.remove(str(ROOT / "tools"))
-    manifest = tmp_path / "blender_manifest.toml"
-    manifest.write_text((ROOT / "blender_manifest.toml").read_text())
-    wheels = ["./wheels/torch-2.14.1-cp311-none-macosx_11_0_arm64.whl", "./wheels/pillow-11.3.0-cp311-cp311-win_amd64.whl"]
-    build_extension.write_wheels_list(manifest, wheels)
-    import tomllib
-
-    data = tomllib.loads(manifest.read_text())
-    assert data["wheels"] == wheels
-    assert data["id"] == "imdec" and data["permissions"]["files"]
-    assert set(data["platforms"]) == {"linux-x64", "windows-x64", "macos-arm64"}
-
-
-@pytest.mark.parametrize("platform, tag", [("linux-x64", "manylinux_2_28_x86_64"), ("windows-x64", "win_amd64"),
-                                           ("macos-arm64", "macosx_11_0_arm64")])
-def test_fetch_wheels_targets_the_platform_and_never_numpy(tmp_path, platform, tag):
-    proc = run([sys.executable, str(ROOT / "tools" / "fetch_wheels.py"), "--platform", platform, "--dry-run",
-                "--dest", str(tmp_path)])
-    assert proc.returncode == 0, proc.stderr
-    commands = [ln[2:].split() for ln in proc.stderr.splitlines() if ln.startswith("+ ")]
-    asked = [a for cmd in commands for a in cmd if "==" in a or ">=" in a]
-    assert {a.split("=")[0].split(">")[0] for a in asked} == {"torch", "torchvision", "pillow", "scikit-image"}
-    for cmd in commands:
-        assert "--only-binary=:all:" in cmd and "--no-deps" in cmd and tag in cmd
-        assert cmd[cmd.index("--python-version") + 1] == "3.11"
-        assert not any(a.startswith("numpy") for a in cmd)
-    cpu_index = any("download.pytorch.org/whl/cpu" in a for cmd in commands for a in cmd)
-    assert cpu_index == (platform == "linux-x64")  # PyPI's Linux torch is the huge CUDA build
-    assert list(tmp_path.iterdir()) == []
 
 
 # ---------------------------------------------------------------- installing and registering
@@ -226,6 +156,40 @@ def test_failures_report_one_line_and_leave_the_scene_alone(addon, case, words):
     assert call["counts_after"] == call["counts_before"] and call["new_objects"] == []
 
 
+def test_panel_and_operator_limits_agree_with_the_engine(addon):
+    reg = step(addon, "registration")
+    operator, panel = reg["properties"], reg["scene_properties"]
+    for name in ("resolution", "threshold"):
+        assert operator[name] == panel[name], name
+    resolution = operator["resolution"]
+    assert resolution["default"] == DEFAULT_RESOLUTION
+    assert resolution["soft_min"] == MIN_RESOLUTION and MIN_RESOLUTION < resolution["soft_max"] <= MAX_RESOLUTION
+    # no hard limits: an out-of-range value fails with the engine's message instead of being clamped
+    assert resolution["hard_min"] < MIN_RESOLUTION and resolution["hard_max"] > MAX_RESOLUTION
+    threshold = operator["threshold"]
+    assert threshold["default"] == pytest.approx(DEFAULT_THRESHOLD)
+    assert 0 < threshold["soft_min"] < threshold["soft_max"] < 1
+    assert threshold["hard_min"] <= 0 and threshold["hard_max"] >= 1
+    assert operator["device"]["items"] == [d.upper() for d in DEVICES]
+    assert panel["device"]["items"] == ["PREFERENCES"] + operator["device"]["items"]
+
+
+@pytest.mark.parametrize("case, option, value", [
+    ("resolution_8", "--resolution", "8"),
+    ("resolution_4096", "--resolution", "4096"),
+    ("threshold_1.5", "--threshold", "1.5"),
+    ("threshold_0", "--threshold", "0"),
+])
+def test_out_of_range_operator_values_fail_with_the_command_lines_message(addon, tmp_path, capsys, case, option,
+                                                                          value):
+    status = engine_main(["reconstruct", str(tmp_path / "any.png"), "-o", str(tmp_path / "out.obj"), option, value])
+    assert status == 2
+    expected = capsys.readouterr().err.strip().removeprefix("imdec: error: ")
+    call = step(addon, "failures")[case]
+    assert "result" not in call and call["new_objects"] == []
+    assert call["error"].strip().endswith(expected), (call["error"], expected)
+
+
 def test_disable_and_enable_again(addon):
     toggle = step(addon, "toggle")
     assert not toggle["disabled_operator"] and not toggle["disabled_panel"] and not toggle["disabled_scene_settings"]
@@ -233,13 +197,23 @@ def test_disable_and_enable_again(addon):
     assert_reconstructed(toggle["again"], "box photo")
 
 
+def test_disabling_the_addon_stops_its_worker(addon):
+    running = step(addon, "toggle")["running"]
+    assert running["seen"][-1] == "progress", running  # a reconstruction was running on the worker
+    assert running["worker_gone"] and running["tmpdir_removed"], running
+    assert running["seconds"] < 10
+
+
 def test_worker_job_in_blender_builds_the_mesh_and_cleans_up(addon):
     job = step(addon, "worker_job")
-    assert job["events"][0] == "started" and job["events"][-2:] == ["done", "exit"], job
+    assert job["events"][0] == "started" and job["events"][-1] == "done", job
     assert "preview" in job["events"] and "progress" in job["events"]
     assert job["fractions"] == sorted(job["fractions"]) and job["fractions"][-1] == 1.0
     assert job["object"]["edge_face_min"] == 2 and job["object"]["edge_face_max"] == 2
     assert job["counts_delta"] == 1 and job["tmpdir_removed"]
+    # the second job ran in the same worker, which had PyTorch and the model loaded already
+    assert job["second_events"][-1] == "done" and job["pids"][0] == job["pids"][1], job
+    assert job["second_seconds"] < job["seconds"]
     # cancelled mid-way: the worker is gone, and so are its files; nothing was added
     assert job["cancel_seen_before"][-1] == "progress", job["cancel_seen_before"]
     assert job["cancel_returncode"] is not None and job["cancel_returncode"] != 0
@@ -252,91 +226,3 @@ def test_million_triangle_mesh_builds_in_seconds(addon):
     assert big["faces"] == big["triangles"] == 1_000_000
     print(f"1M triangles -> Blender mesh in {big['seconds']:.2f} s")
     assert big["seconds"] < 10, big  # about a second on a desktop; tens would mean a slow path
-
-
-# ---------------------------------------------------------------- the worker process on its own
-
-def start_worker(request: dict) -> subprocess.Popen:
-    """The worker as the add-on starts it (python -m engine.worker, the request on stdin)."""
-    proc = subprocess.Popen([sys.executable, "-m", "engine.worker"], cwd=str(ROOT), stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    proc.stdin.write(json.dumps(request))
-    proc.stdin.close()
-    proc.stdin = None  # so that communicate() does not flush it again
-    return proc
-
-
-def events_of(stdout: str) -> list[dict]:
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
-
-
-def test_worker_prints_progress_and_writes_the_mesh(tmp_path, fixture_model, picture):
-    output = tmp_path / "result.npz"
-    proc = start_worker({"image": str(picture), "output": str(output), "model": fixture_model,
-                         "resolution": 48, "device": "cpu", "threads": 1})
-    stdout, stderr = proc.communicate(timeout=300)
-    assert proc.returncode == 0, stderr
-    events = events_of(stdout)  # every stdout line is one JSON object
-    kinds = [e["event"] for e in events]
-    assert kinds[0] == "started" and kinds[-1] == "done" and "progress" in kinds
-    fractions = [e["fraction"] for e in events if e["event"] == "progress"]
-    assert fractions == sorted(fractions) and 0 <= fractions[0] and fractions[-1] == 1.0
-    done = events[-1]
-    assert done["output"] == str(output) and done["resolution"] == 48
-    for key in ("vertices", "faces", "decoder_queries", "seconds"):
-        assert key in done
-    with np.load(output) as data:
-        assert data["vertices"].dtype == np.float32 and data["faces"].dtype == np.int32
-        assert len(data["vertices"]) == done["vertices"] and len(data["faces"]) == done["faces"]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.npz"]
-
-
-@pytest.mark.parametrize("change, words", [
-    ({"resolution": 8}, ["resolution 8"]),
-    ({"image": "/no/such/picture.png"}, ["picture.png", "does not exist"]),
-    ("{not json", ["JSON"]),
-])
-def test_worker_bad_input_exits_2_with_one_line(tmp_path, fixture_model, picture, change, words):
-    request = {"image": str(picture), "output": str(tmp_path / "result.npz"), "model": fixture_model,
-               "resolution": 48, "device": "cpu"}
-    text = change if isinstance(change, str) else json.dumps({**request, **change})
-    proc = subprocess.Popen([sys.executable, "-m", "engine.worker"], cwd=str(ROOT), stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    stdout, stderr = proc.communicate(text, timeout=300)
-    assert proc.returncode == 2, stderr
-    events = events_of(stdout)
-    assert events[-1]["event"] == "error" and events[-1]["kind"] == "input"
-    lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("imdec: error:"), stderr
-    for word in words:
-        assert word in lines[0]
-    assert not (tmp_path / "result.npz").exists()
-
-
-def test_worker_terminated_mid_way_leaves_no_files(tmp_path, fixture_model, picture):
-    out_dir = tmp_path / "job"
-    out_dir.mkdir()
-    proc = start_worker({"image": str(picture), "output": str(out_dir / "result.npz"), "model": fixture_model,
-                         "resolution": 1024, "device": "cpu", "threads": 1})
-    seen = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        seen.append(json.loads(line)["event"])
-        if seen[-1] == "progress":
-            break
-    assert seen[-1] == "progress", seen
-    time.sleep(0.5)  # into the model load / extraction
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        pytest.fail("the worker ignored SIGTERM for 30 s")
-    proc.stdout.close()
-    proc.stderr.close()
-    assert proc.returncode != 0
-    assert list(out_dir.iterdir()) == []

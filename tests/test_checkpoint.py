@@ -1,8 +1,12 @@
 """Checkpoint files: save and load, old configs, refusal of code and of damaged files, model names."""
 
+import os
+import zipfile
+
 import pytest
 import torch
 
+from engine import checkpoint
 from engine.checkpoint import list_models, load_model, read_checkpoint, resolve_model, save_checkpoint
 from engine.errors import InputError
 from engine.model import IMDecNet, make_config
@@ -44,9 +48,68 @@ def test_checkpoint_with_code_is_refused_without_running_it(tmp_path):
 
     path = tmp_path / "evil.pt"
     torch.save({"format": "imdec-checkpoint", "payload": Evil()}, path)
-    with pytest.raises(InputError, match="cannot be read safely"):
+    with pytest.raises(InputError, match="holds Python code or objects") as err:
         read_checkpoint(path)
     assert not marker.exists()
+    message = str(err.value)
+    # names what it refused, whole: open is io.open (builtins.open before Python 3.10)
+    assert "refuses to run" in message and ("(io.open)" in message or "(builtins.open)" in message), message
+    assert "..." not in message and "\n" not in message
+
+
+def test_checkpoint_with_nan_weights_is_refused_naming_the_tensor(tmp_path):
+    net = small_net()
+    with torch.no_grad():
+        net.decoder.out.bias.fill_(float("nan"))
+    path = save_checkpoint(tmp_path / "nan.pt", net, categories=["box"])
+    with pytest.raises(InputError, match=r"decoder\.out\.bias is not finite") as err:
+        read_checkpoint(path)
+    assert "\n" not in str(err.value)
+
+
+def zip_bomb(path, inflated: int):
+    """A torch archive whose weights member is `inflated` bytes of zeros, deflated about 1000:1."""
+    source = path.with_name("small.pt")
+    torch.save({"format": "imdec-checkpoint", "version": 1, "state_dict": {"weights": torch.zeros(4)}}, source)
+    chunk = bytes(1 << 24)
+    with zipfile.ZipFile(source) as small, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as bomb:
+        largest = next(name for name in small.namelist() if "/data/" in name)  # the tensor's bytes
+        for name in small.namelist():
+            if name != largest:
+                bomb.writestr(name, small.read(name))
+        with bomb.open(largest, "w", force_zip64=True) as member:
+            for _ in range(inflated // len(chunk)):
+                member.write(chunk)
+    return path
+
+
+def test_a_zip_bomb_is_refused_before_anything_is_inflated(tmp_path, monkeypatch):
+    path = zip_bomb(tmp_path / "bomb.pt", 1 << 30)
+    assert path.stat().st_size < 2_000_000
+    monkeypatch.setattr(torch, "load", lambda *a, **k: pytest.fail("torch.load was called on a zip bomb"))
+    with pytest.raises(InputError, match="zip bomb") as err:
+        read_checkpoint(path)
+    assert "1.0 GiB" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_checkpoint_larger_than_the_limit_is_refused(tmp_path, monkeypatch):
+    path = save_checkpoint(tmp_path / "m.pt", small_net(), categories=["box"])
+    monkeypatch.setattr(checkpoint, "MAX_CHECKPOINT_BYTES", 1000)
+    with pytest.raises(InputError, match="inflate to"):
+        read_checkpoint(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_a_named_pipe_or_link_loop_as_model_says_what_it_is(tmp_path):
+    fifo, loop, broken = tmp_path / "pipe.pt", tmp_path / "loop.pt", tmp_path / "broken.pt"
+    os.mkfifo(fifo)
+    loop.symlink_to(loop)
+    broken.symlink_to(tmp_path / "gone.pt")
+    for path, message in [(fifo, "is a named pipe, not a checkpoint file"), (loop, "is a symbolic link loop"),
+                          (broken, "points to .*gone.pt, which does not exist")]:
+        for read in (resolve_model, read_checkpoint):
+            with pytest.raises(InputError, match=message):
+                read(path)
 
 
 @pytest.mark.parametrize("content, message", [

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from engine.cli import main
@@ -26,6 +27,29 @@ def read_obj(path):
     v = np.array([list(map(float, l.split()[1:])) for l in lines if l.startswith("v ")])
     f = np.array([list(map(int, l.split()[1:])) for l in lines if l.startswith("f ")]) - 1
     return v, f
+
+
+def altered_model(fixture_model, path, **tensors):
+    """The fixture checkpoint with some of its tensors replaced (name: function of the old tensor)."""
+    payload = torch.load(fixture_model, weights_only=True)
+    for name, change in tensors.items():
+        payload["state_dict"][name] = change(payload["state_dict"][name])
+    torch.save(payload, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def blind_model(tmp_path_factory, fixture_model):
+    """A sound checkpoint that finds no object anywhere: every point is far outside."""
+    return altered_model(fixture_model, tmp_path_factory.mktemp("blind") / "blind.pt",
+                         **{"decoder.out.weight": torch.zeros_like, "decoder.out.bias": lambda b: b - 100})
+
+
+@pytest.fixture(scope="module")
+def nan_model(tmp_path_factory, fixture_model):
+    """A checkpoint damaged by training gone wrong: NaN weights."""
+    return altered_model(fixture_model, tmp_path_factory.mktemp("nan") / "nan.pt",
+                         **{"decoder.layers.1.bias": lambda b: b * float("nan")})
 
 
 def test_one_image_to_obj_with_json_figures(tmp_path, object_png, fixture_model):
@@ -67,15 +91,17 @@ def test_several_images_to_a_folder_in_each_format(tmp_path, object_png, fixture
     ("corrupt model", ["IMG", "--model", "CORRUPT"], "corrupt"),
     ("bad format", ["IMG", "--format", "stl"], "invalid choice"),
     ("not an image", ["TEXT"], "not an image"),
+    ("NaN weights", ["IMG", "--model", "NAN"], "decoder.layers.1.bias is not finite"),
+    ("format against suffix", ["IMG", "--format", "ply"], "out.obj ends in .obj but the format is ply"),
 ])
-def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, object_png, fixture_model, case, args, message,
-                                                          capsys, monkeypatch):
+def test_bad_input_exits_2_with_one_line_and_writes_nothing(tmp_path, object_png, fixture_model, nan_model, case, args,
+                                                          message, capsys, monkeypatch):
     # in-process (the same main() as `python -m engine`) to keep the suite quick
     corrupt = tmp_path / "corrupt.pt"
     corrupt.write_bytes(b"\x00" * 1000)
     text = tmp_path / "text.png"
     text.write_text("hello")
-    subst = {"IMG": object_png, "CORRUPT": corrupt, "TEXT": text}
+    subst = {"IMG": object_png, "CORRUPT": corrupt, "TEXT": text, "NAN": nan_model}
     args = [subst.get(a, a) for a in args]
     if "--model" not in args:
         args += ["--model", fixture_model]
@@ -94,6 +120,72 @@ def test_an_existing_output_survives_a_failed_run(tmp_path, fixture_model):
     out.write_text("user's work")
     run = engine("reconstruct", tmp_path / "missing.png", "-o", out, "--model", fixture_model)
     assert run.returncode == 2 and out.read_text() == "user's work"
+
+
+def one_error_line(capsys) -> str:
+    stderr = capsys.readouterr().err
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("imdec: error: ") and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("suffix", ["obj", "ply", "glb"])
+def test_an_empty_reconstruction_is_refused_and_the_existing_file_kept(tmp_path, object_png, blind_model, capsys,
+                                                                      suffix):
+    out = tmp_path / "meshes" / f"keep.{suffix}"
+    out.parent.mkdir()
+    out.write_text("user's work")
+    assert main(["reconstruct", str(object_png), "-o", str(out), "--resolution", "32", "--model", str(blind_model)]) == 2
+    line = one_error_line(capsys)
+    assert "the reconstruction is empty" in line and "lower the threshold" in line and "larger picture" in line
+    assert out.read_text() == "user's work" and list(out.parent.iterdir()) == [out]
+
+
+def test_an_empty_reconstruction_fails_that_image_among_several(tmp_path, object_png, blind_model, capsys):
+    second = tmp_path / "second.png"
+    Image.open(object_png).save(second)
+    folder = tmp_path / "meshes"
+    status = main(["reconstruct", str(object_png), str(second), "-o", str(folder), "--resolution", "32",
+                   "--model", str(blind_model)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and len(lines) == 2 and all("the reconstruction is empty" in line for line in lines)
+    assert "object.png" in lines[0] and "second.png" in lines[1] and list(folder.iterdir()) == []
+
+
+def test_the_engine_refuses_an_empty_reconstruction_for_every_caller(object_png, blind_model):
+    from engine.errors import InputError
+    from engine.reconstruct import reconstruct
+
+    with pytest.raises(InputError, match="the reconstruction is empty") as err:
+        reconstruct(object_png, model=str(blind_model), resolution=32)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("output", ["", "  "])
+def test_an_empty_output_name_is_refused(tmp_path, object_png, fixture_model, capsys, monkeypatch, output):
+    monkeypatch.chdir(tmp_path)
+    assert main(["reconstruct", str(object_png), "-o", output, "--model", fixture_model]) == 2
+    assert "-o" in one_error_line(capsys) and list(tmp_path.iterdir()) == [object_png]
+
+
+@pytest.mark.parametrize("output, fmt, written", [
+    ("out", "ply", "out.ply"), ("out.ply", None, "out.ply"), ("OUT.PLY", "ply", "OUT.PLY"),
+    ("scan.v2", "ply", "scan.v2.ply"),
+])
+def test_the_format_comes_from_the_suffix_or_names_the_file(tmp_path, object_png, fixture_model, output, fmt, written):
+    folder = tmp_path / "meshes"
+    folder.mkdir()
+    args = ["reconstruct", str(object_png), "-o", str(folder / output), "--resolution", "32", "--model", fixture_model]
+    assert main(args + (["--format", fmt] if fmt else [])) == 0
+    assert [p.name for p in folder.iterdir()] == [written]
+    assert (folder / written).read_bytes().startswith(b"ply\n")
+
+
+def test_reconstruct_help_says_how_the_format_is_chosen(capsys):
+    with pytest.raises(SystemExit):
+        main(["reconstruct", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "suffix" in text and "must agree" in text
 
 
 def test_help_lists_the_commands():

@@ -362,3 +362,95 @@ def test_shape_mesh_is_closed_surface():
     _, counts = np.unique(edges, axis=0, return_counts=True)
     assert (counts == 2).mean() > 0.99
     assert math.isfinite(mesh_volume(v, f))
+
+
+# ----------------------------------------------------------------------------------------------
+# random compositions of primitives, new subtypes, held-out families
+
+
+def test_primitives_are_kept_apart_from_the_default_categories():
+    from engine.data.samples import SampleSource
+    from engine.data.shapes import ALL_CATEGORIES
+
+    assert "primitives" not in CATEGORIES and "primitives" in ALL_CATEGORIES
+    assert SampleSource.create(categories=["chair", "primitives"], image_size=32).categories == ["chair", "primitives"]
+    assert "primitives" not in SampleSource.create(image_size=32).categories
+
+
+def test_primitives_deterministic_non_empty_in_the_frame():
+    seeds = split_seeds("train", 12)
+    shapes = [make_shape("primitives", s) for s in seeds]
+    again = make_shape("primitives", seeds[3])
+    np.testing.assert_array_equal(again.prm, shapes[3].prm)
+    assert again.subtype == shapes[3].subtype
+    assert len({s.prm.tobytes() for s in shapes}) == len(shapes)
+    assert {s.subtype.split("/")[0] for s in shapes} == {"symmetric", "free"}
+    batch = ShapeBatch(shapes)
+    assert bool(batch.occupancy(_grid(32).expand(len(shapes), -1, -1)).any(1).all())
+    p = surface_points(batch, 2000, torch.Generator().manual_seed(0), candidates=3)
+    on = batch.sdf(p).abs() < 2e-3
+    for i, s in enumerate(shapes):
+        assert abs(float(s.extent.max()) - 1.0) < 1e-5 and s.num_primitives <= 45, s.subtype
+        assert float(p[i][on[i]].abs().max()) < 0.505, s.subtype
+    img = render(ShapeBatch(shapes[:4]), random_cameras(4, torch.Generator().manual_seed(0)), size=48,
+                 generator=torch.Generator().manual_seed(0), steps=48)
+    assert bool(((img[:, 3] > 0.5).float().mean((1, 2)) > 0.01).all())
+    v, f = shape_mesh(shapes[0], resolution=40)
+    assert len(f) > 100 and mesh_volume(v, f) > 0
+
+
+def test_primitives_have_thin_parts_holes_and_mirror_symmetry():
+    from engine.data.sdf import REVOLVED, ROUNDCONE
+
+    shapes = [make_shape("primitives", s) for s in range(30)]
+    thinnest = [min((s.prm[i, 1] * s.scale for i in range(s.num_primitives) if s.kind[i] == ROUNDCONE), default=1)
+                for s in shapes]
+    assert sum(r < 0.015 for r in thinnest) >= 5  # struts and wire frames thinner than 0.03
+
+    def open_ring(s):  # the centre of a torus (or tube) is outside the solid
+        centres = [(s.pos[i] - s.center) * s.scale for i in range(s.num_primitives) if s.kind[i] == REVOLVED]
+        return any(float(s.sdf(torch.tensor(c[None]))[0]) > 0 for c in centres)
+
+    assert sum(open_ring(s) for s in shapes) >= 3
+    assert sum("holes" in s.subtype for s in shapes) >= 10 and any("cut" in s.subtype for s in shapes)
+    symmetric = next(s for s in shapes if s.subtype.startswith("symmetric"))
+    p = torch.rand(2000, 3, generator=torch.Generator().manual_seed(0)) - 0.5
+    mirrored = p * torch.tensor([-1.0, 1, 1]) - torch.tensor([2 * float(symmetric.center[0] * symmetric.scale), 0, 0])
+    torch.testing.assert_close(symmetric.sdf(p), symmetric.sdf(mirrored), atol=1e-4, rtol=0)
+
+
+def test_new_subtypes_are_produced():
+    from engine.data.shapes import shape_subtype
+
+    made = {c: [shape_subtype(c, s) for s in range(300)] for c in ("chair", "table", "sofa", "lamp")}
+    for category, word in (("chair", "bar_stool"), ("chair", "swivel"), ("table", "shelf"), ("sofa", "footstool"),
+                           ("sofa", "chaise"), ("lamp", "swing_arm")):
+        assert any(word in t.split("/") for t in made[category]), (category, word)
+    assert make_shape("chair", 7).subtype == shape_subtype("chair", 7)
+
+
+def test_held_out_families_never_drawn_for_training_and_alone_in_the_family_test_set():
+    from engine.data import shapes as procedural
+    from engine.data.families import HELD_OUT_FAMILIES, in_families
+    from engine.data.samples import SampleSource
+    from engine.errors import InputError
+    from engine.evaluation import held_out_views
+
+    def held(cats, idx, split):
+        seeds = [procedural.SPLIT_BASE[split] + i % procedural.SPLIT_SIZE for i in idx]
+        return [in_families(procedural.shape_subtype(c, s), HELD_OUT_FAMILIES.get(c, ())) for c, s in zip(cats, seeds)]
+
+    plain = SampleSource.create(image_size=32, seed=3)
+    source = SampleSource.create(image_size=32, seed=3, held_out=HELD_OUT_FAMILIES)
+    assert any(held(*plain.pick(200, "train"), "train"))
+    assert not any(held(*source.pick(200, "train"), "train"))
+    cats, idx = source.pick(60, "val", first=0)
+    assert not any(held(cats, idx, "val")) and len(set(zip(cats, idx))) == 60
+    assert "without the families" in source.describe()
+    views = list(held_out_views(SampleSource.create(categories=["chair", "lamp", "car"], image_size=32), "test", 2,
+                                families=HELD_OUT_FAMILIES))
+    assert [v[0] for v in views] == ["chair", "lamp"] * 2 and len({v[1] for v in views}) == 4
+    assert all(in_families(shape.subtype, HELD_OUT_FAMILIES[cat]) for cat, _, shape, _, _ in views)
+    assert views[0][4].shape == (4, 32, 32)
+    with pytest.raises(InputError):
+        SampleSource(["chair"], 32, "cpu", 0, meshes=object(), held_out=HELD_OUT_FAMILIES)

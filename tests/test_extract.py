@@ -18,11 +18,17 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from engine.bench.extraction import (bars_fn, box_union, chair_fn, compare_methods, iou,  # noqa: E402
-                                  sphere_fn, spheres_fn, torus_fn)
+from engine.bench.analytic import bars_fn, box_union, chair_fn, sphere_fn, spheres_fn, torus_fn  # noqa: E402
+from engine.bench.extraction import compare_methods  # noqa: E402
+from engine.evaluation.metrics import iou  # noqa: E402
 from engine.extract import (Extraction, coarse_step, dense_occupancy, dense_values,  # noqa: E402
                             extract_mesh, surface_floor)
+from engine.extract.adaptive import AdaptiveValues, adaptive_values  # noqa: E402
+from engine.extract.evaluator import PointEvaluator, Progress  # noqa: E402
+from engine.extract.lattice import Lattice, lattice_points  # noqa: E402
 from engine.extract.meshing import marching_cubes, mesh_volume  # noqa: E402
+from engine.extract.reference import crossed_cells  # noqa: E402
+from engine.extract.sparse import SparseGrid  # noqa: E402
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread():
@@ -271,12 +277,70 @@ def test_compare_methods_rows():
     json.dumps(rows)
 
 
+def test_lattice_keys_round_trip():
+    lat = Lattice(7)
+    idx = lattice_points(np.arange(7), np.arange(7), np.arange(7)).reshape(-1, 3)
+    keys = lat.key(idx)
+    assert keys.dtype == np.int64
+    assert np.array_equal(keys, np.arange(7 ** 3))  # x-major: keys sort like the points
+    assert np.array_equal(lat.index(keys), idx)
+    assert np.array_equal(lat.key(idx.reshape(7, 49, 3)), keys.reshape(7, 49))
+    probe = np.array([[0, 0, 0], [6, 6, 6], [-1, 0, 0], [0, 7, 0], [3, 3, 9]])
+    assert lat.contains(probe).tolist() == [True, True, False, False, False]
+    with pytest.raises(ValueError):
+        lat.key(probe)  # outside points are filtered with contains() first
+    empty = lat.key(np.zeros((0, 3), np.int64))
+    assert len(empty) == 0 and lat.index(empty).shape == (0, 3)
+
+
+def test_sparse_grid_rows_match_nodes():
+    """gather_rows: known values, unknown real nodes (nan, not known), outside nodes (known)."""
+    n, length = 10, 6
+    rng = np.random.default_rng(1)
+    ev = PointEvaluator(sphere_fn(0.3), n, 1000, None)
+    grid = SparseGrid(n, 0.0)
+    nodes = rng.integers(1, n + 1, (400, 3))
+    first = grid.fetch(nodes, ev)
+    assert ev.queries == len(grid) == len(np.unique(nodes, axis=0))
+    assert np.array_equal(grid.fetch(nodes, ev), first) and ev.queries == len(grid)  # once each
+    starts = rng.integers(-3, n + 4, (300, 3))
+    vals, known = grid.gather_rows(starts, length)
+    for r, start in enumerate(starts):
+        for j in range(length):
+            p = start + [0, 0, j]
+            if not ((p >= 1) & (p <= n)).all():
+                assert known[r, j] and vals[r, j] == -1.0  # outside: level - OUTSIDE_MARGIN
+                continue
+            pos, found = grid.find(grid.lattice.key(p[None]))
+            assert known[r, j] == found[0]
+            if found[0]:
+                assert vals[r, j] == grid.values[pos[0]]
+            else:
+                assert np.isnan(vals[r, j])
+
+
+def test_adaptive_values_are_the_crossed_cells():
+    """The named result of the adaptive method: its crossed cells are exactly those of the dense
+    occupancy (cell c has lower corner at padded node c), its floor the dense floor."""
+    n = 64
+    ev = PointEvaluator(SHAPES["torus"], n, 65536, None)
+    values = adaptive_values(ev, 0.0, 32, 0, Progress(None))
+    assert isinstance(values, AdaptiveValues) and values.lattice.size == n + 1
+    ref = dense_ref("torus", n)
+    padded = np.zeros((n + 2,) * 3, bool)
+    padded[1:-1, 1:-1, 1:-1] = ref
+    expected = values.lattice.key(np.argwhere(crossed_cells(padded)))
+    assert np.array_equal(values.cells, expected)
+    assert values.floor == surface_floor(ref)
+    assert ev.queries == len(values.grid)
+
+
 _MEMORY_SCRIPT = textwrap.dedent("""
     import json, resource, sys, time, tracemalloc
     import torch
     torch.set_num_threads(1)
     sys.path.insert(0, {root!r})
-    from engine.bench.extraction import {name}
+    from engine.bench.analytic import {name}
     from engine.extract import extract_mesh
     fn = {shape}
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

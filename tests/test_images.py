@@ -1,5 +1,11 @@
 """Image reading and preparation: every mode Pillow gives, masks, crop/pad/resize, bad files."""
 
+import os
+import re
+import socket
+import threading
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -99,3 +105,96 @@ def test_bad_images_give_one_clear_line(tmp_path, case, message):
     with pytest.raises(InputError, match=message) as err:
         prepare_image(path)
     assert "\n" not in str(err.value)
+
+
+def test_a_phone_photos_exif_orientation_is_applied(tmp_path):
+    # stored landscape with a red bar on the left; Orientation 6: the camera was turned 90 degrees
+    rgb = np.full((40, 80, 3), 255, np.uint8)
+    rgb[:, :10] = (255, 0, 0)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(rgb).save(path, exif=exif, quality=95)
+    rgba = load_image(path)
+    assert rgba.shape[:2] == (80, 40)                       # shown portrait
+    assert rgba[:10, :, 0].mean() > 0.9 and rgba[:10, :, 1].mean() < 0.2   # the bar is now on top
+
+
+def test_a_float_tiff_in_zero_to_one_is_read_as_such(tmp_path):
+    grey = np.full((64, 64), 0.95, np.float32)
+    grey[16:48, 20:44] = 0.2
+    path = tmp_path / "linear.tif"
+    Image.fromarray(grey).save(path)
+    rgba = load_image(path)
+    assert rgba[32, 32, 0] == pytest.approx(0.2, abs=1e-3) and rgba[0, 0, 0] == pytest.approx(0.95, abs=1e-3)
+    top, bottom, left, right = object_bbox(prepare_image(path))
+    assert right - left + 1 == pytest.approx(115 * 24 / 32, abs=3) and bottom - top + 1 == pytest.approx(115, abs=3)
+
+
+def finishes_within(seconds, call):
+    """call()'s exception (or None), failing the test instead of hanging if call blocks."""
+    outcome = []
+
+    def target():
+        try:
+            call()
+            outcome.append(None)
+        except Exception as exc:  # noqa: BLE001 (handed to the test)
+            outcome.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still blocked after {seconds} s"
+    return outcome[0]
+
+
+def make_special_file(tmp_path, kind):
+    """(path of that kind of file, a socket to close afterwards or None)."""
+    path = tmp_path / "photo.png"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "socket":
+        server = socket.socket(socket.AF_UNIX)
+        server.bind(str(path))
+        return path, server
+    elif kind == "loop":
+        path.symlink_to(path)
+    elif kind == "broken link":
+        path.symlink_to(tmp_path / "gone.png")
+    elif kind == "device":
+        path = Path("/dev/null")
+    return path, None
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes, sockets and devices are POSIX")
+@pytest.mark.parametrize("kind, message", [
+    ("fifo", "is a named pipe, not an image file"), ("socket", "is a socket, not an image file"),
+    ("device", "is a device, not an image file"), ("loop", "is a symbolic link loop"),
+    ("broken link", "points to .*gone.png, which does not exist"),
+])
+def test_special_files_say_what_they_are_without_blocking(tmp_path, kind, message):
+    path, keep_open = make_special_file(tmp_path, kind)
+    try:
+        error = finishes_within(10, lambda: load_image(path))
+    finally:
+        if keep_open:
+            keep_open.close()
+    assert isinstance(error, InputError) and re.search(message, str(error)), error
+    assert "\n" not in str(error)
+
+
+@pytest.mark.parametrize("orientation, transpose", [
+    (3, Image.Transpose.ROTATE_180), (6, Image.Transpose.ROTATE_270), (8, Image.Transpose.ROTATE_90),
+])
+def test_an_exif_rotated_photo_prepares_like_its_upright_pixels(tmp_path, orientation, transpose):
+    # a tall box photographed with the phone turned: stored lying on its side, shown upright
+    rgba = np.zeros((60, 100, 4), np.uint8)
+    rgba[20:40, 10:90] = (200, 80, 40, 255)
+    rgba[20:40, 10:20] = (40, 200, 80, 255)  # one end marked, so a wrong rotation shows
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    stored = save(tmp_path, "phone.png", rgba, exif=exif)
+    upright = tmp_path / "upright.png"
+    Image.fromarray(rgba).transpose(transpose).save(upright)
+    assert torch.equal(prepare_image(stored), prepare_image(upright))

@@ -1,6 +1,8 @@
 """Mesh files (OBJ, PLY, GLB) and atomic writes."""
 
 import json
+import os
+import stat
 import struct
 
 import numpy as np
@@ -74,3 +76,20 @@ def test_atomic_write_replaces_only_when_the_block_succeeds(tmp_path):
         tmp.write_bytes(b"new")
         assert target.read_bytes() == b"old" and tmp in PARTIAL_FILES
     assert target.read_bytes() == b"new" and list(tmp_path.iterdir()) == [target] and not PARTIAL_FILES
+
+
+def test_a_format_that_contradicts_the_suffix_is_refused(tmp_path):
+    target = tmp_path / "out.obj"
+    with pytest.raises(InputError, match=r"out\.obj ends in \.obj but the format is ply; name it out\.ply"):
+        write_mesh(target, *cube(), format="ply")
+    assert not target.exists()
+    assert write_mesh(tmp_path / "OUT.PLY", *cube(), format="ply").read_bytes().startswith(b"ply\n")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_an_output_that_is_a_named_pipe_is_refused_and_left_alone(tmp_path):
+    fifo = tmp_path / "out.obj"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="is a named pipe, not a mesh file"):
+        write_mesh(fifo, *cube())
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and list(tmp_path.iterdir()) == [fifo]

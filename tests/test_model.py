@@ -29,3 +29,25 @@ def test_encoder_maps_a_prepared_image_to_a_128d_latent():
     with torch.no_grad():
         z = net.encoder(torch.rand(3, 4, 128, 128))
     assert z.shape == (3, 128)
+
+
+def test_the_local_models_point_fn_equals_its_batched_forward():
+    torch.manual_seed(0)
+    net = IMDecNet(make_config(decoder_hidden=[32, 32, 16], local_features=16, local_hidden=[32, 16])).eval()
+    torch.nn.init.normal_(net.local.out.weight, std=0.1)  # the stream starts silent; make it speak
+    images, points = torch.rand(1, 4, 128, 128), torch.rand(1, 800, 3) - 0.5
+    with torch.no_grad():
+        full, camera = net.predict(images, points)
+        bound = net.point_fn(images)(points[0])
+        global_only = net.decoder(net.encoder(images), points)
+    assert camera.shape == (1, 7)
+    assert torch.allclose(full[0], bound, atol=1e-5)
+    assert (full - global_only).abs().max() > 1e-3  # the local stream adds something
+
+
+def test_a_new_local_stream_starts_silent_so_it_can_grow_from_a_global_model():
+    torch.manual_seed(0)
+    net = IMDecNet(make_config(decoder_hidden=[32, 32, 16], local_features=16)).eval()
+    images, points = torch.rand(2, 4, 128, 128), torch.rand(2, 300, 3) - 0.5
+    with torch.no_grad():
+        assert torch.equal(net(images, points), net.decoder(net.encoder(images), points))

@@ -3,6 +3,8 @@
 import importlib
 import json
 import math
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -12,6 +14,9 @@ import torch
 from engine.checkpoint import load_model, read_checkpoint
 from engine.cli import main
 from engine.errors import InputError
+from engine.training import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TINY = ["--categories", "chair,car", "--batch", "4", "--points", "256", "--val-shapes", "1",
         "--decoder-hidden", "64,64,32", "--threads", "1"]
@@ -19,7 +24,7 @@ TINY = ["--categories", "chair,car", "--batch", "4", "--points", "256", "--val-s
 
 def import_tool(name: str):
     """A module of tools/ (scripts, not a package)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
+    sys.path.insert(0, str(ROOT / "tools"))
     try:
         return importlib.import_module(name)
     finally:
@@ -71,6 +76,34 @@ def test_training_resumes_where_it_stopped(trained, tmp_path):
 def test_training_on_fresh_shapes_without_a_pool(tmp_path):
     assert main(["train", "--out", str(tmp_path), "--steps", "2", *TINY]) == 0
     assert load_model(tmp_path / "model.pt")[1]["trained"]["steps"] == 2
+
+
+def test_the_library_trains_from_a_config_and_returns_the_summary(tmp_path):
+    config = TrainConfig(out=str(tmp_path), steps=2, categories=("chair",), batch=2, points=128, val_shapes=1,
+                         decoder_hidden=(32, 32))
+    summary = train(config)
+    assert summary["steps"] == 2 and summary["checkpoint"] == str(tmp_path / "model.pt")
+    assert load_model(tmp_path / "model.pt")[1]["trained"]["command"].startswith("engine.training.train(")
+
+
+TORCHRUN = Path(sys.executable).parent / "torchrun"
+
+
+@pytest.mark.skipif(not TORCHRUN.is_file(), reason="torchrun is not installed beside this Python")
+def test_distributed_training_with_torchrun_on_cpu(tmp_path):
+    """Two processes (gloo on CPU) train one model; rank 0 writes the checkpoint and the summary."""
+    run = tmp_path / "ddp"
+    command = [str(TORCHRUN), "--standalone", "--nproc_per_node=2", "-m", "engine", "train", "--out", str(run),
+               "--steps", "3", "--batch", "2", "--points", "128", "--pool", "0", "--val-shapes", "1",
+               "--eval-every", "1000", "--device", "cpu", "--categories", "chair,car", "--decoder-hidden", "32,32",
+               "--threads", "1"]
+    done = subprocess.run(command, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summaries = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(summaries) == 1 and summaries[0]["steps"] == 3  # printed by rank 0 alone
+    _, meta = load_model(run / "model.pt")
+    assert meta["trained"]["steps"] == 3 and meta["trained"]["batch"] == 4  # 2 shapes x 2 processes
 
 
 def test_init_parts_loads_the_encoder_of_a_different_network(trained, tmp_path, capsys):
@@ -224,3 +257,69 @@ def test_calibrate_threshold_rejects_thresholds_outside_zero_one(trained, tmp_pa
     assert calibrate.main([str(trained / "model.pt"), "--out", str(tmp_path / "x.pt"), "--thresholds", "0,1.2"]) == 2
     assert "strictly between 0 and 1" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+class ConstantLogits(torch.nn.Module):
+    """A stand-in network that predicts `logits` (one per point) whatever the image."""
+
+    def __init__(self, logits: torch.Tensor):
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, images, points):
+        return self.logits[: len(images)]
+
+
+def test_validation_iou_follows_the_metrics_rule():
+    """Training's validation IoU is metrics.iou: two empty occupancies agree perfectly (1.0)."""
+    from engine.evaluation.metrics import iou
+    from engine.training.validation import shape_ious
+
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 500, generator=generator)
+    logits[0] = -1.0                                        # predicts nothing
+    truth = torch.rand(3, 500, generator=generator) > 0.5
+    truth[0] = False                                        # and there is nothing
+    ious = shape_ious(ConstantLogits(logits), torch.zeros(3, 4, 8, 8), torch.zeros(3, 500, 3), truth)
+    assert ious[0] == 1.0
+    assert ious == [iou((logits[i] > 0).numpy(), truth[i].numpy()) for i in range(3)]
+
+
+def test_a_local_model_trains_its_camera_head_and_reconstructs(trained, tmp_path):
+    """The pixel-aligned model on the same pool (which keeps the cameras of its views) trains in
+    bf16, logs its validation camera error, and its extraction form gives finite logits."""
+    run = tmp_path / "local"
+    status = main(["train", "--out", str(run), "--steps", "30", "--eval-every", "30", "--local-features", "16",
+                   "--pool-cache", str(trained / "pool.pt"), "--lr", "2e-3", "--inside-weight", "2",
+                   "--precision", "bf16", *TINY])
+    assert status == 0
+    model, meta = load_model(run / "model.pt")
+    assert model.config["local_features"] == 16 and model.local is not None
+    camera = [r["val_camera"] for r in log_rows(run) if "val_camera" in r][-1]
+    assert 0 <= camera["angle_deg"] < 180 and camera["distance"] >= 0
+    assert meta["trained"]["val_camera_error"]["angle_deg"] == pytest.approx(camera["angle_deg"], abs=1e-3)
+    from engine.images import prepare_image
+
+    logits = model.point_fn(prepare_image(ROOT / "docs" / "samples" / "chair.png"))(torch.rand(500, 3) - 0.5)
+    assert logits.shape == (500,) and torch.isfinite(logits).all()
+
+
+def test_a_local_model_refuses_a_pool_saved_without_cameras(trained, tmp_path, capsys):
+    pool = torch.load(trained / "pool.pt", weights_only=True)
+    del pool["cameras"]
+    old = tmp_path / "old-pool.pt"
+    torch.save(pool, old)
+    status = main(["train", "--out", str(tmp_path / "x"), "--steps", "2", "--local-features", "16",
+                   "--pool-cache", str(old), *TINY])
+    assert status == 2 and "without cameras" in capsys.readouterr().err
+
+
+def test_bf16_training_follows_the_fp32_loss_curve(tmp_path):
+    """The same 20 steps in fp32 and in bf16 autocast end at nearly the same loss."""
+    ends = {}
+    for precision in ("fp32", "bf16"):
+        run = tmp_path / precision
+        assert main(["train", "--out", str(run), "--steps", "20", "--eval-every", "20", "--pool", "2", "--views", "1",
+                     "--pool-points", "2048", "--lr", "2e-3", "--precision", precision, *TINY]) == 0
+        ends[precision] = [r["loss"] for r in log_rows(run) if "loss" in r][-1]
+    assert ends["bf16"] == pytest.approx(ends["fp32"], rel=0.15), ends

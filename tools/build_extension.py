@@ -29,7 +29,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # what goes into the extension: the add-on and the engine, nothing else
-ADDON_FILES = ["blender_manifest.toml", "__init__.py", "prefs.py", "README.md", "LICENSE", "LICENSE.txt"]
+ADDON_FILES = ["blender_manifest.toml", "__init__.py", "prefs.py", "properties.py", "README.md", "LICENSE", "LICENSE.txt"]
 ADDON_DIRS = ["operators", "panels", "engine"]
 IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", "*.tmp", "*.part", ".*", "*.orig", "*.rej")
 

@@ -5,7 +5,7 @@
 
 A decoder trained with cross-entropy is rarely at its best IoU at probability 0.5: where it is
 unsure, on thin parts such as table legs, a lower threshold keeps them whole. This measures IoU
-(100,000 uniform points, as in CONVENTIONS.md) on the first --shapes validation shapes per category,
+(100,000 uniform points, as in docs/CONVENTIONS.md) on the first --shapes validation shapes per category,
 one rendered view each, at each of --thresholds, takes the one with the best mean over categories
 and shifts the decoder's output bias by -logit(best): the written model at the default threshold
 0.5 is the measured model at `best`, in the add-on and on the command line alike. The figures go
@@ -26,7 +26,7 @@ from engine.evaluation import metrics as M  # noqa: E402
 from engine.checkpoint import build_model, read_checkpoint, resolve_model, save_checkpoint  # noqa: E402
 from engine.data.samples import SampleSource  # noqa: E402
 from engine.errors import InputError  # noqa: E402
-from engine.evaluation.evaluate import held_out_views  # noqa: E402
+from engine.evaluation import held_out_views  # noqa: E402
 from engine.frame import in_chunks  # noqa: E402
 from engine.model import IMDecNet  # noqa: E402
 
@@ -49,7 +49,7 @@ def threshold_ious(net: IMDecNet, categories: list[str], shapes: int, thresholds
     for cat, _, _, batch, image in held_out_views(source, "val", shapes):
         truth = batch.occupancy(points[None])[0].numpy()
         with torch.inference_mode():
-            logits = in_chunks(net.decoder.point_fn(net.encoder(image[None])[0]), points)
+            logits = in_chunks(net.point_fn(image[None]), points)
         sums[cat] += torch.tensor([M.iou((logits > level).numpy(), truth) for level in levels], dtype=torch.float64)
     return {c: (s / shapes).tolist() for c, s in sums.items()}
 

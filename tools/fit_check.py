@@ -21,7 +21,7 @@ import torch  # noqa: E402
 from engine.checkpoint import load_model  # noqa: E402
 from engine.data.samples import POOL_CHUNK, Pool, SampleSource, source_seed  # noqa: E402
 from engine.errors import InputError  # noqa: E402
-from engine.training.loop import shape_ious  # noqa: E402
+from engine.training.validation import shape_ious  # noqa: E402
 
 
 def rebuild_pool(categories: list[str], seed: int, shapes: int, views: int, points: int,

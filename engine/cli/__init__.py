@@ -1,4 +1,4 @@
-"""`python -m engine COMMAND ...`: reconstruct, train, evaluate, bench.
+"""`python -m engine COMMAND ...`: reconstruct, train, evaluate, bench, preview.
 
 Exit status: 0 success, 2 bad input or usage (one line on stderr), 1 internal error.
 """
@@ -17,9 +17,10 @@ from ..errors import InputError, first_line
 # command -> module with add_arguments(parser) and run(args) -> int; imported only when used
 COMMANDS = {
     "reconstruct": ("engine.cli.reconstruct", "image(s) -> mesh file(s)"),
-    "train": ("engine.training.loop", "train a model on procedural shapes or your meshes"),
-    "evaluate": ("engine.evaluation.evaluate", "IoU, Chamfer-L1, F-score and normal consistency on held-out shapes"),
-    "bench": ("engine.bench.pipeline", "speed of extraction at 64..512 against dense and IM-NET-style references"),
+    "train": ("engine.cli.train", "train a model on procedural shapes or your meshes"),
+    "evaluate": ("engine.cli.evaluate", "IoU, Chamfer-L1, F-score and normal consistency on held-out shapes"),
+    "bench": ("engine.cli.bench", "speed of extraction at 64..512 against dense and IM-NET-style references"),
+    "preview": ("engine.cli.preview", "a contact sheet of training renders: one row per category"),
 }
 
 
@@ -71,3 +72,16 @@ def main(argv: list[str] | None = None) -> int:
 
 def print_json(obj) -> None:
     print(json.dumps(obj), flush=True)
+
+
+def command_line() -> str:
+    """This process's command, as a run records it."""
+    return "python -m engine " + " ".join(sys.argv[1:])
+
+
+def comma_list(text: str, kind=str, option: str = "") -> tuple:
+    """'a,b,,c' -> ('a', 'b', 'c'), each converted by `kind`; a value it rejects is bad input."""
+    try:
+        return tuple(kind(item) for item in text.split(",") if item)
+    except ValueError:
+        raise InputError(f"{option or 'a list option'} takes comma-separated {kind.__name__} values, not {text!r}") from None

@@ -112,15 +112,22 @@ _PLY_TYPES = {
 
 
 def read_ply(data: bytes):
+    fmt, elements, body = _ply_header(data)
+    if fmt == "ascii":
+        return _ply_ascii(body, elements)
+    return _ply_binary(body, elements, "<" if fmt == "binary_little_endian" else ">")
+
+
+def _ply_header(data: bytes):
+    """(format, elements, body): elements are [name, count, [(property, type, list count type or None)]]."""
     end = data.find(b"end_header")
     if not data.startswith(b"ply") or end < 0:
         raise ValueError("not a PLY file (missing 'ply' / 'end_header')")
     nl = data.find(b"\n", end)
     body = data[nl + 1 :] if nl >= 0 else b""
-    header = data[:end].decode("ascii", errors="replace").splitlines()
     fmt = None
-    elements = []  # [name, count, [(prop name, type, list count type or None)]]
-    for line in header:
+    elements = []
+    for line in data[:end].decode("ascii", errors="replace").splitlines():
         tok = line.split()
         if not tok:
             continue
@@ -137,62 +144,88 @@ def read_ply(data: bytes):
                 elements[-1][2].append((tok[2], _PLY_TYPES[tok[1]], None))
     if fmt not in ("ascii", "binary_little_endian", "binary_big_endian"):
         raise ValueError(f"unsupported PLY format {fmt!r}")
-    verts = faces = None
-    if fmt == "ascii":
-        tokens = body.split()
-        pos = 0
-        for name, count, props in elements:
-            rows = []
-            for _ in range(count):
-                row = []
-                for pname, _t, ltype in props:
-                    if ltype is None:
-                        row.append(float(tokens[pos]))
-                        pos += 1
-                    else:
-                        n = int(tokens[pos])
-                        row.append([int(float(x)) for x in tokens[pos + 1 : pos + 1 + n]])
-                        pos += 1 + n
-                rows.append(row)
-            verts, faces = _ply_collect(name, props, rows, verts, faces)
-        return verts, faces
-    bo = "<" if fmt == "binary_little_endian" else ">"
+    return fmt, elements, body
+
+
+def _ply_ascii(body: bytes, elements):
+    tokens = body.split()
     pos = 0
+    verts = faces = None
     for name, count, props in elements:
-        if all(lt is None for _, _, lt in props):
-            dt = np.dtype([(p or f"_{i}", bo + t) for i, (p, t, _) in enumerate(props)])
-            arr = np.frombuffer(body, dt, count=count, offset=pos)
-            pos += dt.itemsize * count
-            if name == "vertex":
-                verts = np.stack([arr["x"], arr["y"], arr["z"]], 1).astype(np.float64)
-            continue
-        # elements with lists: fast path when there is exactly one list with a constant length
-        if len(props) == 1 and count > 0:
-            _, t, lt = props[0]
-            n0 = int(np.frombuffer(body, bo + lt, count=1, offset=pos)[0])
-            dt = np.dtype([("n", bo + lt), ("i", bo + t, (n0,))])
-            if pos + dt.itemsize * count <= len(body):
-                arr = np.frombuffer(body, dt, count=count, offset=pos)
-                if (arr["n"] == n0).all():
-                    pos += dt.itemsize * count
-                    if name == "face":
-                        faces = _fan(arr["i"].astype(np.int64)) if n0 != 3 else arr["i"].astype(np.int64)
-                    continue
         rows = []
         for _ in range(count):
             row = []
-            for _p, t, lt in props:
-                if lt is None:
-                    row.append(np.frombuffer(body, bo + t, count=1, offset=pos)[0])
-                    pos += np.dtype(t).itemsize
+            for _p, _t, ltype in props:
+                if ltype is None:
+                    row.append(float(tokens[pos]))
+                    pos += 1
                 else:
-                    n = int(np.frombuffer(body, bo + lt, count=1, offset=pos)[0])
-                    pos += np.dtype(lt).itemsize
-                    row.append(np.frombuffer(body, bo + t, count=n, offset=pos).astype(np.int64).tolist())
-                    pos += np.dtype(t).itemsize * n
+                    n = int(tokens[pos])
+                    row.append([int(float(x)) for x in tokens[pos + 1 : pos + 1 + n]])
+                    pos += 1 + n
             rows.append(row)
         verts, faces = _ply_collect(name, props, rows, verts, faces)
     return verts, faces
+
+
+def _ply_binary(body: bytes, elements, bo: str):
+    pos = 0
+    verts = faces = None
+    for name, count, props in elements:
+        if all(lt is None for _, _, lt in props):
+            arr, pos = _ply_fixed_rows(body, pos, count, props, bo)
+            if name == "vertex":
+                verts = np.stack([arr["x"], arr["y"], arr["z"]], 1).astype(np.float64)
+            continue
+        polys, end = _ply_constant_lists(body, pos, count, props, bo)
+        if polys is not None:
+            pos = end
+            if name == "face":
+                faces = _fan(polys) if polys.shape[1] != 3 else polys
+            continue
+        rows, pos = _ply_binary_rows(body, pos, count, props, bo)
+        verts, faces = _ply_collect(name, props, rows, verts, faces)
+    return verts, faces
+
+
+def _ply_fixed_rows(body: bytes, pos: int, count: int, props, bo: str):
+    """An element without lists, read as one structured array: (array, position after it)."""
+    dt = np.dtype([(p or f"_{i}", bo + t) for i, (p, t, _) in enumerate(props)])
+    return np.frombuffer(body, dt, count=count, offset=pos), pos + dt.itemsize * count
+
+
+def _ply_constant_lists(body: bytes, pos: int, count: int, props, bo: str):
+    """The fast path for an element of exactly one list whose length never changes (all triangles,
+    all quads): (int64 [count, n] indices, position after them), or (None, pos) where it does not apply."""
+    if len(props) != 1 or count <= 0:
+        return None, pos
+    _, t, lt = props[0]
+    n0 = int(np.frombuffer(body, bo + lt, count=1, offset=pos)[0])
+    dt = np.dtype([("n", bo + lt), ("i", bo + t, (n0,))])
+    if pos + dt.itemsize * count > len(body):
+        return None, pos
+    arr = np.frombuffer(body, dt, count=count, offset=pos)
+    if not (arr["n"] == n0).all():
+        return None, pos
+    return arr["i"].astype(np.int64), pos + dt.itemsize * count
+
+
+def _ply_binary_rows(body: bytes, pos: int, count: int, props, bo: str):
+    """Any element, value by value: (rows, position after them)."""
+    rows = []
+    for _ in range(count):
+        row = []
+        for _p, t, lt in props:
+            if lt is None:
+                row.append(np.frombuffer(body, bo + t, count=1, offset=pos)[0])
+                pos += np.dtype(t).itemsize
+            else:
+                n = int(np.frombuffer(body, bo + lt, count=1, offset=pos)[0])
+                pos += np.dtype(lt).itemsize
+                row.append(np.frombuffer(body, bo + t, count=n, offset=pos).astype(np.int64).tolist())
+                pos += np.dtype(t).itemsize * n
+        rows.append(row)
+    return rows, pos
 
 
 def _ply_collect(name, props, rows, verts, faces):
@@ -232,6 +265,29 @@ def _node_matrix(node) -> np.ndarray:
 
 
 def read_glb(data: bytes):
+    gltf, binary = _glb_chunks(data)
+    _check_gltf(gltf)
+    all_v, all_f = [], []
+    offset = 0
+    for matrix, mesh in _scene_meshes(gltf):
+        for prim in gltf["meshes"][mesh].get("primitives", []):
+            triangles = _primitive_triangles(gltf, binary, prim)
+            if triangles is None:
+                continue
+            v, f = triangles
+            v = v @ matrix[:3, :3].T + matrix[:3, 3]
+            if np.linalg.det(matrix[:3, :3]) < 0:
+                f = f[:, ::-1]
+            all_v.append(v)
+            all_f.append(f + offset)
+            offset += len(v)
+    if not all_v:
+        raise ValueError("GLB has no triangle meshes in its scene")
+    return np.concatenate(all_v), np.concatenate(all_f)
+
+
+def _glb_chunks(data: bytes) -> tuple[dict, bytes]:
+    """(the glTF JSON, the binary chunk) of a GLB file."""
     if len(data) < 20 or data[:4] != b"glTF":
         raise ValueError("not a GLB file (missing 'glTF' magic)")
     version, length = struct.unpack_from("<II", data, 4)
@@ -241,82 +297,81 @@ def read_glb(data: bytes):
     while pos + 8 <= min(length, len(data)):
         clen, ctype = struct.unpack_from("<II", data, pos)
         chunk = data[pos + 8 : pos + 8 + clen]
-        if ctype == 0x4E4F534A:
+        if ctype == 0x4E4F534A:  # "JSON"
             gltf = json.loads(chunk.decode("utf-8"))
-        elif ctype == 0x004E4942:
+        elif ctype == 0x004E4942:  # "BIN\0"
             binary = chunk
         pos += 8 + clen
     if gltf is None:
         raise ValueError("GLB has no JSON chunk")
+    return gltf, binary
+
+
+def _check_gltf(gltf: dict) -> None:
+    """What this reader does not handle: Draco compression, buffers outside the file."""
     if "KHR_draco_mesh_compression" in gltf.get("extensionsRequired", []) + gltf.get("extensionsUsed", []):
         raise ValueError("Draco-compressed GLB is not supported; export without mesh compression")
-    buffers = gltf.get("buffers", [])
-    for b in buffers:
+    for b in gltf.get("buffers", []):
         if "uri" in b:
             raise ValueError("GLB refers to external buffers; export a self-contained .glb")
 
-    def accessor(i):
-        acc = gltf["accessors"][i]
-        if "bufferView" not in acc:
-            return np.zeros((acc["count"], _GL_SIZES[acc["type"]]))
-        view = gltf["bufferViews"][acc["bufferView"]]
-        dt = np.dtype("<" + _GL_TYPES[acc["componentType"]])
-        ncomp = _GL_SIZES[acc["type"]]
-        start = view.get("byteOffset", 0) + acc.get("byteOffset", 0)
-        stride = view.get("byteStride", 0) or dt.itemsize * ncomp
-        count = acc["count"]
-        if stride == dt.itemsize * ncomp:
-            out = np.frombuffer(binary, dt, count=count * ncomp, offset=start).reshape(count, ncomp)
-        else:
-            raw = np.frombuffer(binary, np.uint8, count=stride * (count - 1) + dt.itemsize * ncomp, offset=start)
-            rows = np.lib.stride_tricks.as_strided(raw, (count, dt.itemsize * ncomp), (stride, 1))
-            out = rows.copy().view(dt).reshape(count, ncomp)
-        out = out.astype(np.float64)
-        if acc.get("normalized"):
-            out /= float(np.iinfo(dt).max)
-        return out
 
-    all_v, all_f = [], []
-    offset = 0
+def _accessor(gltf: dict, binary: bytes, i: int) -> np.ndarray:
+    """Accessor `i` as float64 [count, components] (strided views and normalised integers too)."""
+    acc = gltf["accessors"][i]
+    if "bufferView" not in acc:
+        return np.zeros((acc["count"], _GL_SIZES[acc["type"]]))
+    view = gltf["bufferViews"][acc["bufferView"]]
+    dt = np.dtype("<" + _GL_TYPES[acc["componentType"]])
+    ncomp = _GL_SIZES[acc["type"]]
+    start = view.get("byteOffset", 0) + acc.get("byteOffset", 0)
+    stride = view.get("byteStride", 0) or dt.itemsize * ncomp
+    count = acc["count"]
+    if stride == dt.itemsize * ncomp:
+        out = np.frombuffer(binary, dt, count=count * ncomp, offset=start).reshape(count, ncomp)
+    else:
+        raw = np.frombuffer(binary, np.uint8, count=stride * (count - 1) + dt.itemsize * ncomp, offset=start)
+        rows = np.lib.stride_tricks.as_strided(raw, (count, dt.itemsize * ncomp), (stride, 1))
+        out = rows.copy().view(dt).reshape(count, ncomp)
+    out = out.astype(np.float64)
+    if acc.get("normalized"):
+        out /= float(np.iinfo(dt).max)
+    return out
 
-    def visit(node_index, parent):
-        nonlocal offset
-        node = gltf["nodes"][node_index]
-        m = parent @ _node_matrix(node)
-        if "mesh" in node:
-            for prim in gltf["meshes"][node["mesh"]].get("primitives", []):
-                mode = prim.get("mode", 4)
-                if mode not in (4, 5, 6) or "POSITION" not in prim.get("attributes", {}):
-                    continue
-                v = accessor(prim["attributes"]["POSITION"])[:, :3]
-                if "indices" in prim:
-                    idx = accessor(prim["indices"])[:, 0].astype(np.int64)
-                else:
-                    idx = np.arange(len(v))
-                if mode == 4:
-                    f = idx[: len(idx) // 3 * 3].reshape(-1, 3)
-                elif mode == 5:  # strip
-                    f = np.array([(idx[i], idx[i + 1], idx[i + 2]) if i % 2 == 0 else (idx[i + 1], idx[i], idx[i + 2])
-                                  for i in range(len(idx) - 2)], np.int64).reshape(-1, 3)
-                else:  # fan
-                    f = np.array([(idx[0], idx[i], idx[i + 1]) for i in range(1, len(idx) - 1)], np.int64).reshape(-1, 3)
-                v = v @ m[:3, :3].T + m[:3, 3]
-                if np.linalg.det(m[:3, :3]) < 0:
-                    f = f[:, ::-1]
-                all_v.append(v)
-                all_f.append(f + offset)
-                offset += len(v)
-        for c in node.get("children", []):
-            visit(c, m)
 
+def _scene_meshes(gltf: dict):
+    """(world matrix, mesh index) of every node with a mesh in the scene, depth first."""
     scenes = gltf.get("scenes")
     if scenes:
         roots = scenes[gltf.get("scene", 0)].get("nodes", [])
-    else:
+    else:  # no scene: every node that is no other node's child is a root
         children = {c for n in gltf.get("nodes", []) for c in n.get("children", [])}
         roots = [i for i in range(len(gltf.get("nodes", []))) if i not in children]
     for r in roots:
-        visit(r, np.eye(4))
-    if not all_v:
-        raise ValueError("GLB has no triangle meshes in its scene")
-    return np.concatenate(all_v), np.concatenate(all_f)
+        yield from _node_meshes(gltf, r, np.eye(4))
+
+
+def _node_meshes(gltf: dict, index: int, parent: np.ndarray):
+    node = gltf["nodes"][index]
+    m = parent @ _node_matrix(node)
+    if "mesh" in node:
+        yield m, node["mesh"]
+    for c in node.get("children", []):
+        yield from _node_meshes(gltf, c, m)
+
+
+def _primitive_triangles(gltf: dict, binary: bytes, prim: dict):
+    """(positions [V,3], triangles [F,3]) of a triangle, strip or fan primitive; None for other modes."""
+    mode = prim.get("mode", 4)
+    if mode not in (4, 5, 6) or "POSITION" not in prim.get("attributes", {}):
+        return None
+    v = _accessor(gltf, binary, prim["attributes"]["POSITION"])[:, :3]
+    idx = _accessor(gltf, binary, prim["indices"])[:, 0].astype(np.int64) if "indices" in prim else np.arange(len(v))
+    if mode == 4:
+        f = idx[: len(idx) // 3 * 3].reshape(-1, 3)
+    elif mode == 5:  # strip: every other triangle reversed to keep the winding
+        f = np.array([(idx[i], idx[i + 1], idx[i + 2]) if i % 2 == 0 else (idx[i + 1], idx[i], idx[i + 2])
+                      for i in range(len(idx) - 2)], np.int64).reshape(-1, 3)
+    else:  # fan
+        f = np.array([(idx[0], idx[i], idx[i + 1]) for i in range(1, len(idx) - 1)], np.int64).reshape(-1, 3)
+    return v, f

@@ -14,10 +14,12 @@ import torch
 from ..errors import InputError
 from ..images import prepare_batch
 from . import shapes as procedural
+from .families import FamilyFilter, describe as describe_families
 
 RENDER_SIZE = 160          # rendered larger than the encoder input: the crop to the object then downsamples
 POOL_CHUNK = 16            # shapes drawn, rendered and sampled at once when a pool is built
 NEAR_SURFACE_SHARE = 0.5   # the rest of the points are uniform in [-0.55, 0.55]^3
+SURFACE_SIGMAS = (0.01, 0.03)  # the near-surface points' distances from the surface (standard deviations)
 
 
 def source_seed(seed: int, rank: int = 0) -> int:
@@ -26,10 +28,17 @@ def source_seed(seed: int, rank: int = 0) -> int:
 
 
 class SampleSource:
-    """Draws shapes of the training split and turns them into samples on one device."""
+    """Draws shapes of the training split and turns them into samples on one device. `held_out`:
+    {category: (family, ...)} sub-type families never drawn from the train and val splits."""
 
-    def __init__(self, categories: list[str], image_size: int, device: torch.device, seed: int, meshes=None):
+    def __init__(self, categories: list[str], image_size: int, device: torch.device, seed: int, meshes=None,
+                 near_surface: float = NEAR_SURFACE_SHARE, sigmas: tuple[float, ...] = SURFACE_SIGMAS,
+                 held_out: dict | None = None):
+        if held_out and meshes is not None:
+            raise InputError("held-out families are procedural subtypes; they do not apply to meshes")
         self.categories = list(categories)
+        self.family_filter = FamilyFilter(held_out, only=False) if held_out else None
+        self.near_surface, self.sigmas = float(near_surface), tuple(sigmas)
         self.image_size = image_size
         self.device = torch.device(device)
         self.meshes = meshes  # a MeshFolderDataset, or None for procedural shapes
@@ -39,7 +48,9 @@ class SampleSource:
 
     @classmethod
     def create(cls, categories=None, meshes: str = "", up: str = "z", image_size: int = 128,
-               device="cpu", seed: int = 0) -> "SampleSource":
+               device="cpu", seed: int = 0, **sampling) -> "SampleSource":
+        """Procedural shapes of `categories`, or the meshes under `meshes`; `sampling`: the
+        near_surface share and sigmas of the training points, and the held_out families."""
         from ..errors import InputError
 
         if meshes:
@@ -53,17 +64,22 @@ class SampleSource:
             missing = [c for c in chosen if c not in folder.categories]
             if missing:
                 raise InputError(f"no meshes for {', '.join(missing)} under {meshes}; found {', '.join(folder.categories)}")
-            return cls(chosen, image_size, device, seed, meshes=folder)
+            return cls(chosen, image_size, device, seed, meshes=folder, **sampling)
         categories = list(categories or procedural.CATEGORIES)
-        unknown = [c for c in categories if c not in procedural.CATEGORIES]
+        unknown = [c for c in categories if c not in procedural.ALL_CATEGORIES]
         if unknown:
-            raise InputError(f"unknown categories {unknown}; procedural ones are {', '.join(procedural.CATEGORIES)}")
-        return cls(categories, image_size, device, seed)
+            raise InputError(f"unknown categories {unknown}; procedural ones are "
+                             f"{', '.join(procedural.ALL_CATEGORIES)}")
+        return cls(categories, image_size, device, seed, **sampling)
 
     def describe(self) -> str:
         if self.meshes is not None:
             return f"meshes from {self.meshes.root} ({', '.join(self.categories)})"
-        return f"procedural shapes, train seeds ({', '.join(self.categories)})"
+        held_out = ""
+        if self.family_filter:
+            table = {c: f for c, f in self.family_filter.table.items() if c in self.categories}
+            held_out = f" without the families {describe_families(table)}" if table else ""
+        return f"procedural shapes, train seeds ({', '.join(self.categories)}){held_out}"
 
     def get_state(self) -> dict:
         return {"generator": self.generator.get_state(), "cpu_generator": self.cpu_generator.get_state()}
@@ -74,12 +90,15 @@ class SampleSource:
 
     # -- shapes ---------------------------------------------------------------------------
     def pick(self, count: int, split: str, first: int | None = None) -> tuple[list[str], list[int]]:
-        """`count` (category, index) pairs: balanced over categories, random or the first ones."""
+        """`count` (category, index) pairs: balanced over categories, random or the first ones
+        (of the admitted ones, when families are held out of `split`)."""
         cats = [self.categories[i % len(self.categories)] for i in range(count)]
         if first is not None:
             idx = [first + i // len(self.categories) for i in range(count)]
         else:
             idx = torch.randint(0, 1 << 30, (count,), generator=self.cpu_generator).tolist()
+        if self.family_filter is not None and split != "test":
+            idx = self.family_filter.apply(cats, idx, split, consecutive=first is not None)
         return cats, idx
 
     def shape_batch(self, cats: list[str], idx: list[int], split: str):
@@ -93,25 +112,34 @@ class SampleSource:
     # -- samples --------------------------------------------------------------------------
     def render_views(self, batch, views: int = 1) -> torch.Tensor:
         """Prepared encoder inputs [B, views, 4, S, S] from random viewpoints."""
+        return self.views_with_cameras(batch, views)[0]
+
+    def views_with_cameras(self, batch, views: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """(prepared encoder inputs [B, views, 4, S, S] from random viewpoints, the camera of each
+        prepared image as an ImageCamera vector [B, views, 7])."""
+        from ..camera import prepared_camera
         from .render import bounding_radius, random_cameras, render
 
-        out = []
+        images, cameras = [], []
         radius = bounding_radius(batch)  # frame the whole shape, square tables included
         for _ in range(views):
             cams = random_cameras(len(batch), generator=self.cpu_generator, radius=radius, device=self.device)
             rgba = render(batch, cams, size=RENDER_SIZE, generator=self.cpu_generator)
-            out.append(prepare_batch(rgba, self.image_size))
-        return torch.stack(out, 1)
+            prepared, crops = prepare_batch(rgba, self.image_size, return_crops=True)
+            images.append(prepared)
+            cameras.append(prepared_camera(cams, crops).to_vector())
+        return torch.stack(images, 1), torch.stack(cameras, 1)
 
     def points(self, batch, count: int):
-        near = int(count * NEAR_SURFACE_SHARE)
-        return procedural.sample_points(batch, count - near, near, generator=self.generator)
+        near = int(count * self.near_surface)
+        return procedural.sample_points(batch, count - near, near, generator=self.generator, sigmas=self.sigmas)
 
     def fresh_batch(self, size: int, points: int, split: str = "train") -> dict:
         cats, idx = self.pick(size, split)
         batch = self.shape_batch(cats, idx, split)
         pts, occ = self.points(batch, points)
-        return {"images": self.render_views(batch)[:, 0], "points": pts, "occupancy": occ}
+        images, cameras = self.views_with_cameras(batch)
+        return {"images": images[:, 0], "camera": cameras[:, 0], "points": pts, "occupancy": occ}
 
     def validation_set(self, per_category: int, points: int = 20000, near_surface: bool = False) -> dict:
         """Fixed validation shapes (first seeds of the val split), one view, uniform points (or,
@@ -124,21 +152,23 @@ class SampleSource:
             pts, occ = self.points(batch, points)
         else:
             pts, occ = procedural.sample_points(batch, points, 0, generator=self.generator)
-        images = self.render_views(batch)[:, 0]
+        images, cameras = self.views_with_cameras(batch)
         self.set_state(state)
-        return {"images": images, "points": pts, "occupancy": occ, "categories": cats}
+        return {"images": images[:, 0], "camera": cameras[:, 0], "points": pts, "occupancy": occ, "categories": cats}
 
     def build_pool(self, per_category: int, views: int, points: int, progress: bool = True) -> "Pool":
         """Render and sample a fixed set of training shapes once (the affordable way on a CPU).
         Shapes are drawn POOL_CHUNK at a time, so a smaller pool of the same seed, views and points
         holds the same first shapes as long as its size is a multiple of POOL_CHUNK."""
         total = per_category * len(self.categories)
-        images, pts, occ, categories = [], [], [], []
+        images, cameras, pts, occ, categories = [], [], [], [], []
         for start in range(0, total, POOL_CHUNK):
             cats, idx = self.pick(min(POOL_CHUNK, total - start), "train")
             categories.extend(cats)
             batch = self.shape_batch(cats, idx, "train")
-            images.append((self.render_views(batch, views) * 255).round().to(torch.uint8))
+            rendered, cams = self.views_with_cameras(batch, views)
+            images.append((rendered * 255).round().to(torch.uint8))
+            cameras.append(cams)
             p, o = self.points(batch, points)
             pts.append(p.half())
             occ.append(o)
@@ -147,7 +177,8 @@ class SampleSource:
                       file=sys.stderr, flush=True)
         if progress:
             print(file=sys.stderr)
-        return Pool(torch.cat(images), torch.cat(pts), torch.cat(occ), self.generator, categories)
+        return Pool(torch.cat(images), torch.cat(pts), torch.cat(occ), self.generator, categories,
+                    cameras=torch.cat(cameras), near_surface=self.near_surface)
 
 
 def mesh_split_index(folder, categories: list[str]) -> dict:
@@ -166,8 +197,11 @@ class Pool:
     """Pre-rendered samples: a step picks shapes, one of their views and a subset of their points."""
 
     def __init__(self, images: torch.Tensor, points: torch.Tensor, occupancy: torch.Tensor, generator,
-                 categories: list[str] | None = None):
+                 categories: list[str] | None = None, cameras: torch.Tensor | None = None,
+                 near_surface: float = NEAR_SURFACE_SHARE):
         self.images, self.points, self.occupancy = images, points, occupancy
+        self.cameras = cameras  # [N, views, 7] ImageCamera vectors (pools saved before cameras have none)
+        self.near_surface = near_surface  # share of each shape's stored points that lie near the surface (last)
         self.generator = generator
         self.categories = categories  # per shape, when built here (saved pools do not keep them)
 
@@ -175,7 +209,11 @@ class Pool:
         return len(self.images)
 
     def save(self, path) -> None:
-        torch.save({"images": self.images.cpu(), "points": self.points.cpu(), "occupancy": self.occupancy.cpu()}, path)
+        saved = {"images": self.images.cpu(), "points": self.points.cpu(), "occupancy": self.occupancy.cpu()}
+        if self.cameras is not None:
+            saved["cameras"] = self.cameras.cpu()
+        saved["near_surface"] = self.near_surface
+        torch.save(saved, path)
 
     @classmethod
     def load(cls, paths, generator, device) -> "Pool":
@@ -187,18 +225,39 @@ class Pool:
                     raise InputError(f"pool {path} does not match {paths[0]}: {key} per shape "
                                      f"{tuple(part[key].shape[1:])} against {tuple(parts[0][key].shape[1:])}")
         joined = {key: torch.cat([part[key] for part in parts]) for key in ("images", "points", "occupancy")}
-        return cls(joined["images"], joined["points"], joined["occupancy"], generator)
+        cameras = torch.cat([part["cameras"] for part in parts]) if all("cameras" in p for p in parts) else None
+        shares = {float(part.get("near_surface", NEAR_SURFACE_SHARE)) for part in parts}  # older pools: the default
+        if len(shares) > 1:
+            raise InputError(f"pools {', '.join(map(str, paths))} mix near-surface shares {sorted(shares)}")
+        return cls(joined["images"], joined["points"], joined["occupancy"], generator, cameras=cameras,
+                   near_surface=shares.pop())
 
-    def sample(self, size: int, points: int) -> dict:
+    def point_picks(self, size: int, points: int, near_surface: float | None) -> torch.Tensor:
+        """Indices [size, points] of stored points: uniformly over all of them, or `near_surface`
+        of them among the near-surface points (stored after the uniform ones) and the rest among
+        the uniform ones."""
+        g, stored = self.generator, self.points.shape[1]
+        near_stored = int(stored * self.near_surface)
+        if near_surface is None or near_surface == self.near_surface or near_stored in (0, stored):
+            return torch.randint(0, stored, (size, points), generator=g, device=g.device)
+        near = int(points * near_surface)
+        uniform = torch.randint(0, stored - near_stored, (size, points - near), generator=g, device=g.device)
+        close = torch.randint(stored - near_stored, stored, (size, near), generator=g, device=g.device)
+        return torch.cat([uniform, close], 1)
+
+    def sample(self, size: int, points: int, near_surface: float | None = None) -> dict:
         dev = self.images.device
         g = self.generator
         shape = torch.randint(0, len(self), (size,), generator=g, device=g.device).to(dev)
         view = torch.randint(0, self.images.shape[1], (size,), generator=g, device=g.device).to(dev)
-        pick = torch.randint(0, self.points.shape[1], (size, points), generator=g, device=g.device).to(dev)
+        pick = self.point_picks(size, points, near_surface).to(dev)
         images = self.images[shape, view].float() / 255
         # brightness jitter, so the network cannot key on a pooled image's exact colours
         gain = 0.7 + 0.6 * torch.rand(size, 1, 1, 1, generator=g, device=g.device).to(dev)
         images[:, :3] = torch.minimum(images[:, :3] * gain, images[:, 3:])
         pts = self.points[shape].gather(1, pick.unsqueeze(-1).expand(-1, -1, 3)).float()
         occ = self.occupancy[shape].gather(1, pick)
-        return {"images": images, "points": pts, "occupancy": occ, "shape": shape}
+        sample = {"images": images, "points": pts, "occupancy": occ, "shape": shape}
+        if self.cameras is not None:
+            sample["camera"] = self.cameras[shape, view].float()
+        return sample

@@ -13,6 +13,7 @@ per primitive, grown where smooth blends bulge out of it) is centred at 0, longe
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import numpy as np
 import torch
@@ -21,7 +22,9 @@ from ..extract.meshing import mesh_node_grid
 from ..frame import DOMAIN_HALF, in_chunks, node_grid
 from . import sdf as S
 
-CATEGORIES = ("chair", "table", "sofa", "lamp", "car", "airplane")
+CATEGORIES = ("chair", "table", "sofa", "lamp", "car", "airplane")  # the default training and test set
+EXTRA_CATEGORIES = ("primitives",)  # chosen by name only (train/evaluate --categories ...,primitives)
+ALL_CATEGORIES = CATEGORIES + EXTRA_CATEGORIES
 SPLIT_BASE = {"train": 0, "val": 10_000_000, "test": 20_000_000}
 SPLIT_SIZE = 10_000_000
 
@@ -114,16 +117,26 @@ def _shape_with_box(b: S.Builder, category: str, seed: int, subtype: str, lo, hi
     )
 
 
-def make_shape(category: str, seed: int) -> Shape:
-    """Deterministic procedural shape of `category` for `seed` (normalised, Z up, front -Y)."""
+def _build(category: str, seed: int) -> tuple[S.Builder, str]:
     from .categories import BUILDERS
 
     if category not in BUILDERS:
-        raise ValueError(f"unknown category {category!r}; use one of {CATEGORIES}")
-    rng = np.random.default_rng([int(seed), CATEGORIES.index(category), 7919])
+        raise ValueError(f"unknown category {category!r}; use one of {ALL_CATEGORIES}")
+    rng = np.random.default_rng([int(seed), ALL_CATEGORIES.index(category), 7919])
     b = S.Builder()
-    subtype = BUILDERS[category](rng, b)
+    return b, BUILDERS[category](rng, b)
+
+
+def make_shape(category: str, seed: int) -> Shape:
+    """Deterministic procedural shape of `category` for `seed` (normalised, Z up, front -Y)."""
+    b, subtype = _build(category, seed)
     return shape_from_builder(b, category, int(seed), subtype)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def shape_subtype(category: str, seed: int) -> str:
+    """make_shape(category, seed).subtype, without normalising (cheap: for choosing seeds by family)."""
+    return _build(category, seed)[1]
 
 
 def make_shapes(categories, seeds) -> list[Shape]:
@@ -334,5 +347,6 @@ def shape_mesh(shape, resolution: int = 128, device="cpu"):
     return mesh_node_grid(-vol, 0.0, DOMAIN_HALF)
 
 
-__all__ = ["CATEGORIES", "Shape", "ShapeBatch", "make_shape", "make_shapes", "split_seeds",
-           "sample_points", "surface_points", "shape_mesh", "sdf_grid", "sdf_and_gradient"]
+__all__ = ["CATEGORIES", "EXTRA_CATEGORIES", "ALL_CATEGORIES", "Shape", "ShapeBatch", "make_shape", "make_shapes",
+           "split_seeds", "shape_subtype", "sample_points", "surface_points", "shape_mesh", "sdf_grid",
+           "sdf_and_gradient"]

@@ -1,4 +1,4 @@
-"""Shape metrics of CONVENTIONS.md: IoU, Chamfer-L1, F-score at 1% and 2%, normal consistency."""
+"""Shape metrics of docs/CONVENTIONS.md: IoU, Chamfer-L1, F-score at 1% and 2%, normal consistency."""
 
 from __future__ import annotations
 
@@ -18,10 +18,25 @@ def iou_points(count: int = IOU_POINTS, seed: int = 0) -> torch.Tensor:
     return (torch.rand(count, 3, generator=g) * 2 - 1) * DOMAIN_HALF
 
 
+# the IoU of two empty occupancies: they agree everywhere
+EMPTY_UNION_IOU = 1.0
+
+
 def iou(pred: np.ndarray | torch.Tensor, truth: np.ndarray | torch.Tensor) -> float:
+    """Intersection over union of two occupancies (any shape, truthy = inside)."""
+    if isinstance(pred, torch.Tensor) and isinstance(truth, torch.Tensor):
+        return float(batch_iou(pred.reshape(1, -1), truth.reshape(1, -1))[0])
     pred, truth = np.asarray(pred, bool), np.asarray(truth, bool)
     union = np.logical_or(pred, truth).sum()
-    return float(np.logical_and(pred, truth).sum() / union) if union else 1.0
+    return float(np.logical_and(pred, truth).sum() / union) if union else EMPTY_UNION_IOU
+
+
+def batch_iou(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """IoU of each row of two [B, N] occupancies -> [B] float64, by the same rule as `iou`."""
+    pred, truth = pred.bool(), truth.bool()
+    inter = (pred & truth).sum(-1).double()
+    union = (pred | truth).sum(-1).double()
+    return torch.where(union > 0, inter / union.clamp(min=1), EMPTY_UNION_IOU)
 
 
 def sample_surface(vertices: np.ndarray, faces: np.ndarray, count: int = SURFACE_SAMPLES,
@@ -67,7 +82,24 @@ def surface_metrics(pred_mesh: tuple[np.ndarray, np.ndarray], true_mesh: tuple[n
     return out
 
 
-METRIC_NAMES = ("iou", "chamfer_l1", "fscore@0.01", "fscore@0.02", "normal_consistency")
+def mesh_pieces(vertices: np.ndarray, faces: np.ndarray, min_faces: int = 8) -> int:
+    """Connected pieces of a mesh (faces sharing vertices), not counting specks of fewer than
+    `min_faces` faces: a chair with its four legs is one to five pieces, not a dozen fragments."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    faces = np.asarray(faces)
+    if len(faces) == 0:
+        return 0
+    n = int(faces.max()) + 1
+    edges = np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]]])
+    graph = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    sizes = np.bincount(labels[faces[:, 0]])
+    return int((sizes >= min_faces).sum())
+
+
+METRIC_NAMES = ("iou", "chamfer_l1", "fscore@0.01", "fscore@0.02", "normal_consistency", "pieces", "true_pieces")
 
 
 def summarize(rows: list[dict], key: str = "category") -> dict:
@@ -75,9 +107,10 @@ def summarize(rows: list[dict], key: str = "category") -> dict:
     groups: dict[str, list[dict]] = {}
     for row in rows:
         groups.setdefault(row[key], []).append(row)
-    table = {name: {m: float(np.mean([r[m] for r in rs])) for m in METRIC_NAMES} | {"shapes": len(rs)}
+    names = [m for m in METRIC_NAMES if all(m in r for r in rows)]  # reports from before `pieces` lack it
+    table = {name: {m: float(np.mean([r[m] for r in rs])) for m in names} | {"shapes": len(rs)}
              for name, rs in sorted(groups.items())}
     if table:
-        table["overall"] = {m: float(np.mean([t[m] for t in table.values()])) for m in METRIC_NAMES}
+        table["overall"] = {m: float(np.mean([t[m] for t in table.values()])) for m in names}
         table["overall"]["shapes"] = len(rows)
     return table

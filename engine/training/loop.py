@@ -1,202 +1,128 @@
-"""`python -m engine train`: training of the image encoder and the occupancy decoder.
-
-Two recipes:
-- end-to-end: encoder and decoder together, binary cross-entropy on occupancy points;
-- two-stage (IM-NET's recipe, with an auto-decoder for the first stage): stage 1 learns the decoder
-  and one latent per training shape on occupancy points alone; stage 2 freezes the decoder and
-  trains the image encoder to regress those latents (mean squared error).
+"""The training loop: `train(config)` sets a run up, steps it and saves it.
 
 Samples come from the procedural shape generator (fresh shapes every step, or a pool of shapes
 rendered once and reused, which is what a CPU can afford) or from a folder of the user's meshes.
-Runs on CPU, one GPU (bf16 autocast) or several GPUs with torchrun (DDP). Resumable.
+Runs on CPU, one GPU (bf16 autocast) or several processes with torchrun (DDP). Resumable.
 """
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import sys
 import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-from ..checkpoint import build_model, float_state, read_checkpoint, save_checkpoint
+from ..checkpoint import build_model, float_state, read_checkpoint
 from ..errors import InputError
 from ..model import IMDecNet, make_config
+from .config import TrainConfig
+from .distributed import dist_info, finish, setup_device, wrap_for_training
+from .progress import LossAverage, Progress, RunLog
+from .recipes import Recipe
+from .saving import RunSaver
 
 
-def add_arguments(p) -> None:
-    p.add_argument("--out", default="runs/train", help="run folder: checkpoints, log.jsonl, curves.png")
-    p.add_argument("--categories", default="", help="comma-separated categories (default: all procedural ones)")
-    p.add_argument("--meshes", default="", help="train on your meshes: a folder with one sub-folder of meshes per category")
-    p.add_argument("--up", default="auto", choices=["auto", "z", "y"], help="up axis of the meshes in --meshes (ShapeNet: y)")
-    p.add_argument("--recipe", default="end-to-end", choices=["end-to-end", "two-stage"])
-    p.add_argument("--steps", type=int, default=20000, help="steps in all (two-stage: both stages)")
-    p.add_argument("--shape-steps", type=int, default=0, help="two-stage: steps of stage 1 (default: 40 %% of --steps)")
-    p.add_argument("--batch", type=int, default=32, help="shapes per step (per GPU with torchrun)")
-    p.add_argument("--points", type=int, default=2048, help="occupancy points per shape and step")
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--pool", type=int, default=0, help="shapes per category rendered once and reused (0: fresh shapes every step)")
-    p.add_argument("--views", type=int, default=4, help="rendered views per pooled shape")
-    p.add_argument("--pool-points", type=int, default=16384, help="occupancy points stored per pooled shape")
-    p.add_argument("--pool-cache", default="", help="file to keep the sample pool in: loaded if present, else written; "
-                   "several comma-separated files (all present) are trained on as one pool")
-    p.add_argument("--resume", default="", help="continue from a run's last.pt")
-    p.add_argument("--init", default="", help="start from the weights of this checkpoint where names and shapes match "
-                   "(e.g. its encoder for a new decoder); the rest start fresh")
-    p.add_argument("--init-parts", default="all", choices=["all", "encoder", "decoder"], help="which part --init loads")
-    p.add_argument("--minutes", type=float, default=0, help="stop (and save) after this many minutes")
-    p.add_argument("--eval-every", type=int, default=500)
-    p.add_argument("--val-shapes", type=int, default=4, help="validation shapes per category")
-    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--decoder-hidden", default="", help="decoder widths, e.g. 256,256,128,128,64")
-    p.add_argument("--latent-dim", type=int, default=0)
-    p.add_argument("--point-frequencies", type=int, default=None, help="octaves of sin/cos point features (0: plain xyz)")
+def train(config: TrainConfig) -> dict | None:
+    """Train as `config` says. Returns the run's summary (run folder, steps, checkpoint, seconds)
+    on rank 0, None on the other processes of a torchrun."""
+    from ..data.samples import SampleSource, source_seed
+
+    world, rank, _ = dist_info()
+    main_process = rank == 0
+    device = setup_device(config.device)
+    torch.manual_seed(config.seed + rank)
+    out = Path(config.out)
+    if main_process:
+        out.mkdir(parents=True, exist_ok=True)
+
+    state = resume_state(config.resume)
+    model = create_model(config, state, announce=main_process)
+    source = SampleSource.create(categories=(state or {}).get("categories") or list(config.categories),
+                                 meshes=config.meshes, up=config.up, image_size=model.config["image_size"],
+                                 device=device, seed=source_seed(config.seed, rank), **config.sampling())
+    amp = use_bf16(config.precision, device)
+    model.to(device).train()
+    if amp:  # bf16 convolutions run fastest on channels-last tensors (CPU and GPU alike)
+        model.encoder.to(memory_format=torch.channels_last)
+    train_model = wrap_for_training(model, device)
+    step = restore_position(state, source)
+    pool = sample_pool(config, source, device, main_process)
+    val = source.validation_set(config.val_shapes, points=20000)
+    recipe = Recipe(config, model, train_model, pool, device, state)
+    optimizer = restore_optimizer(recipe, step, state)
+
+    log = RunLog(out / "log.jsonl", enabled=main_process)
+    saver = RunSaver(config, model, source, pool, recipe, val, log, world, main_process)
+    losses = LossAverage(log, every=max(1, min(25, config.steps // 10)))
+    progress = Progress(config.steps, step, enabled=main_process)
+    deadline = time.time() + config.minutes * 60 if config.minutes > 0 else float("inf")
+
+    while step < config.steps and time.time() < deadline:
+        if step > 0 and recipe.stage(step) != recipe.stage(step - 1):
+            optimizer = recipe.optimizer(step)  # stage 2: the encoder alone
+        lr = recipe.lr_at(step, config.steps)
+        batch = (pool.sample(config.batch, config.points, config.near_surface) if pool is not None
+                 else source.fresh_batch(config.batch, config.points))
+        if amp:
+            batch["images"] = batch["images"].contiguous(memory_format=torch.channels_last)
+        loss = train_step(recipe, optimizer, batch, step, lr, amp, device)
+        step += 1
+        losses.add(step, loss, lr, recipe.stage(step - 1))
+        progress.update(step, f"loss {loss:.4f}")
+        if step % config.eval_every == 0 and step < config.steps:
+            saver.save(step, optimizer)
+    saver.save(step, optimizer)
+    progress.close()
+    finish()
+    if not main_process:
+        return None
+    return {"run": str(out), "steps": step, "checkpoint": str(out / "model.pt"), "seconds": log.seconds()}
 
 
-# --------------------------------------------------------------------------------------------
-# distributed helpers
-
-def dist_info() -> tuple[int, int, int]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    return world, int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-
-
-def setup_device(choice: str) -> torch.device:
-    from ..device import pick_device
-
-    world, rank, local = dist_info()
-    if world > 1:
-        backend = "nccl" if torch.cuda.is_available() and choice != "cpu" else "gloo"
-        torch.distributed.init_process_group(backend)
-        if backend == "nccl":
-            torch.cuda.set_device(local)
-            return torch.device("cuda", local)
-        return torch.device("cpu")
-    return pick_device(choice)
-
-
-# --------------------------------------------------------------------------------------------
-# progress and logging
-
-class Progress:
-    """A one-line progress bar on stderr (a plain line every few seconds when not a terminal)."""
-
-    def __init__(self, total: int, start: int = 0, enabled: bool = True):
-        self.total, self.start, self.enabled = total, start, enabled
-        self.t0 = time.time()
-        self.last = 0.0
-        self.tty = sys.stderr.isatty()
-
-    def update(self, step: int, text: str) -> None:
-        now = time.time()
-        if not self.enabled or (now - self.last < (0.2 if self.tty else 15.0) and step < self.total):
-            return
-        self.last = now
-        done = step - self.start
-        rate = done / max(now - self.t0, 1e-9)
-        eta = (self.total - step) / rate if rate > 0 else float("inf")
-        width = 24
-        filled = int(width * step / max(self.total, 1))
-        bar = "#" * filled + "-" * (width - filled)
-        line = f"[{bar}] {step}/{self.total} {text} {rate:.2f} it/s ETA {eta / 60:.1f} min"
-        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.enabled and self.tty:
-            print(file=sys.stderr)
-
-
-def plot_curves(log_path: Path, out_path: Path) -> None:
-    from .plot import line_chart
-
-    rows = [json.loads(line) for line in log_path.read_text().splitlines() if line.strip()]
-    names = {0: "occupancy BCE", 1: "stage 1: occupancy BCE", 2: "stage 2: latent MSE"}
-    loss: dict[str, list] = {}
-    for r in rows:
-        if "loss" in r:
-            loss.setdefault(names[r.get("stage", 0)], []).append((r["step"], r["loss"]))
-    val = [(r["step"], r["val_iou"]) for r in rows if "val_iou" in r]
-    lr = [(r["step"], r["lr"]) for r in rows if "lr" in r]
-    line_chart(out_path, [
-        {"title": "training loss", "series": loss, "log_y": True},
-        {"title": "validation IoU", "series": {"val IoU": val}},
-        {"title": "learning rate", "series": {"lr": lr}},
-    ])
+def train_step(recipe: Recipe, optimizer: torch.optim.Optimizer, batch: dict, step: int, lr: float,
+               amp: bool, device: torch.device) -> float:
+    """One optimiser step at learning rate `lr`; the loss before it."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)
+    loss = recipe.loss(batch, step, amp, device)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(recipe.parameters(step), 5.0)
+    optimizer.step()
+    return loss.item()
 
 
 # --------------------------------------------------------------------------------------------
-# training
+# set-up
 
-def lr_at(step: int, total: int, base: float) -> float:
-    """Linear warm-up over the first 5 % of the steps (at most 200), then cosine decay to 5 %."""
-    warmup = max(1, min(200, total // 20))
-    if step < warmup:
-        return base * (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """bf16 autocast: when asked for, or ("auto") where the device runs it natively."""
+    from ..device import bf16_supported
 
-
-def occupancy_loss(logits: torch.Tensor, occupancy: torch.Tensor) -> torch.Tensor:
-    return F.binary_cross_entropy_with_logits(logits.float(), occupancy.float())
+    if precision not in ("auto", "bf16", "fp32"):
+        raise InputError(f"precision '{precision}' is not one of auto, bf16, fp32")
+    return precision == "bf16" or (precision == "auto" and bf16_supported(device))
 
 
-LATENT_PRIOR = 1e-4  # weight of the L2 prior on stage-1 latents (as in DeepSDF's auto-decoder)
+def resume_state(path: str) -> dict | None:
+    """The checkpoint to resume from (with its training state), or None for a new run."""
+    if not path:
+        return None
+    state = read_checkpoint(path)
+    if "train_state" not in state:
+        raise InputError(f"{path} holds no training state to resume; use --init to start from its weights")
+    return state
 
 
-class Recipe:
-    """What one training step optimises; `end-to-end`, or the two stages of `two-stage`."""
-
-    def __init__(self, args, model: IMDecNet, train_model, pool, device, state: dict | None):
-        self.name, self.model, self.train_model = args.recipe, model, train_model
-        self.shape_steps = (args.shape_steps or int(0.4 * args.steps)) if self.name == "two-stage" else 0
-        self.latents = None
-        if self.name == "two-stage":
-            if pool is None:
-                raise InputError("--recipe two-stage learns one latent per pooled shape: give --pool N (or --pool-cache)")
-            if dist_info()[0] > 1:
-                raise InputError("--recipe two-stage runs on one device; use end-to-end with torchrun")
-            saved = (state or {}).get("train_state", {}).get("latents")
-            init = saved if saved is not None else 0.01 * torch.randn(len(pool), model.config["latent_dim"])
-            self.latents = torch.nn.Parameter(init.to(device))
-        self.lr = args.lr
-
-    def stage(self, step: int) -> int:
-        """0 for end-to-end; 1 or 2 for the stages of two-stage."""
-        if self.name == "end-to-end":
-            return 0
-        return 1 if step < self.shape_steps else 2
-
-    def parameters(self, step: int):
-        if self.name == "end-to-end":
-            return list(self.model.parameters())
-        if self.stage(step) == 1:
-            return list(self.model.decoder.parameters()) + [self.latents]
-        return list(self.model.encoder.parameters())
-
-    def optimizer(self, step: int):
-        return torch.optim.AdamW(self.parameters(step), lr=self.lr, weight_decay=1e-5)
-
-    def loss(self, batch: dict, step: int, amp: bool, device) -> torch.Tensor:
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            if self.name == "end-to-end":
-                return occupancy_loss(self.train_model(batch["images"], batch["points"]), batch["occupancy"])
-            if self.stage(step) == 1:
-                z = self.latents[batch["shape"]]
-                logits = self.model.decoder(z, batch["points"])
-                return occupancy_loss(logits, batch["occupancy"]) + LATENT_PRIOR * z.float().pow(2).sum(1).mean()
-            target = self.latents[batch["shape"]].detach()
-            return F.mse_loss(self.model.encoder(batch["images"]).float(), target)
-
-    def lr_at(self, step: int, total: int) -> float:
-        """The schedule restarts for stage 2."""
-        if self.name == "two-stage" and self.stage(step) == 2:
-            return lr_at(step - self.shape_steps, total - self.shape_steps, self.lr)
-        return lr_at(step, self.shape_steps if self.name == "two-stage" else total, self.lr)
+def create_model(config: TrainConfig, state: dict | None, announce: bool = True) -> IMDecNet:
+    """The resumed network, or a new one (from `config.init`'s weights where they fit)."""
+    if state is not None:
+        return build_model(state, config.resume)
+    model = IMDecNet(make_config(**config.model_overrides()))
+    if config.init:
+        init_weights(model, read_checkpoint(config.init), config.init, config.init_parts, announce=announce)
+    return model
 
 
 def init_weights(model: IMDecNet, payload: dict, path: str, parts: str = "all", announce: bool = True) -> None:
@@ -215,144 +141,38 @@ def init_weights(model: IMDecNet, payload: dict, path: str, parts: str = "all", 
               (f", fresh: {', '.join(fresh)}" if fresh else ""), file=sys.stderr)
 
 
-@torch.no_grad()
-def shape_ious(model: IMDecNet, images: torch.Tensor, points: torch.Tensor, occupancy: torch.Tensor,
-               chunk: int = 16) -> list[float]:
-    """IoU of each shape at its points (the decision at logit 0), in eval mode."""
-    was_training = model.training
-    model.eval()
-    ious = []
-    for i in range(0, len(images), chunk):
-        pred, truth = model(images[i:i + chunk], points[i:i + chunk]) > 0, occupancy[i:i + chunk]
-        inter = (pred & truth).sum(1).float()
-        union = (pred | truth).sum(1).float().clamp(min=1)
-        ious.extend((inter / union).tolist())
-    model.train(was_training)
-    return ious
-
-
-def validation_iou(model: IMDecNet, val: dict) -> float:
-    """Mean IoU over the validation shapes, at their uniform points."""
-    ious = shape_ious(model, val["images"], val["points"], val["occupancy"])
-    return float(sum(ious) / max(1, len(ious)))
-
-
-def run(args) -> int:
-    from ..data.samples import Pool, SampleSource, source_seed
-
-    world, rank, _ = dist_info()
-    device = setup_device(args.device)
-    torch.manual_seed(args.seed + rank)
-    out = Path(args.out)
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-
-    state = None
-    if args.resume:
-        state = read_checkpoint(args.resume)
-        if "train_state" not in state:
-            raise InputError(f"{args.resume} holds no training state to resume; use --init to start from its weights")
-        model = build_model(state, args.resume)
-        categories = state["categories"]
-    else:
-        overrides = {}
-        if args.decoder_hidden:
-            overrides["decoder_hidden"] = [int(w) for w in args.decoder_hidden.split(",")]
-        if args.latent_dim:
-            overrides["latent_dim"] = args.latent_dim
-        if args.point_frequencies is not None:
-            overrides["point_frequencies"] = args.point_frequencies
-        model = IMDecNet(make_config(**overrides))
-        if args.init:
-            init_weights(model, read_checkpoint(args.init), args.init, args.init_parts, announce=(rank == 0))
-        categories = None
-
-    source = SampleSource.create(categories=categories or [c for c in args.categories.split(",") if c],
-                                 meshes=args.meshes, up=args.up, image_size=model.config["image_size"],
-                                 device=device, seed=source_seed(args.seed, rank))
-    categories = source.categories
-    model.to(device).train()
-    train_model = model
-    if world > 1:
-        train_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-
-    step = int(state["train_state"]["step"]) if state is not None else 0
-    if state is not None and "rng" in state["train_state"]:
+def restore_position(state: dict | None, source) -> int:
+    """The step to start at; a resumed run's sampling continues where it stopped."""
+    if state is None:
+        return 0
+    if "rng" in state["train_state"]:
         source.set_state(state["train_state"]["rng"])
+    return int(state["train_state"]["step"])
 
-    pool = None
-    pool_files = [Path(f) for f in args.pool_cache.split(",") if f]
-    if len(pool_files) > 1 or (pool_files and pool_files[0].is_file()):
-        missing = [str(f) for f in pool_files if not f.is_file()]
+
+def sample_pool(config: TrainConfig, source, device: torch.device, main_process: bool = True):
+    """The pool of shapes to train on: loaded from `pool_cache` (one present file, or several that
+    must all be present), else built (and written to the one `pool_cache` file, by the main
+    process) when `pool` > 0; None: fresh shapes every step."""
+    from ..data.samples import Pool
+
+    files = [Path(f) for f in config.pool_cache]
+    if len(files) > 1 or (files and files[0].is_file()):
+        missing = [str(f) for f in files if not f.is_file()]
         if missing:
             raise InputError(f"pool file not found: {', '.join(missing)}")
-        pool = Pool.load(pool_files, source.generator, device)
-    elif args.pool > 0:
-        pool = source.build_pool(args.pool, args.views, args.pool_points, progress=(rank == 0))
-        if args.pool_cache and rank == 0:
-            pool.save(args.pool_cache)
-    val = source.validation_set(args.val_shapes, points=20000)
-    recipe = Recipe(args, model, train_model, pool, device, state)
+        return Pool.load(files, source.generator, device)
+    if config.pool <= 0:
+        return None
+    pool = source.build_pool(config.pool, config.views, config.pool_points, progress=main_process)
+    if files and main_process:
+        pool.save(files[0])
+    return pool
+
+
+def restore_optimizer(recipe: Recipe, step: int, state: dict | None) -> torch.optim.Optimizer:
+    """The optimiser of the current stage, with a resumed run's moments when it stopped in that stage."""
     optimizer = recipe.optimizer(step)
     if state is not None and state["train_state"].get("stage", 0) == recipe.stage(step):
         optimizer.load_state_dict(state["train_state"]["optimizer"])
-
-    amp = device.type == "cuda"
-    log_path = out / "log.jsonl"
-    progress = Progress(args.steps, step, enabled=(rank == 0))
-    deadline = time.time() + args.minutes * 60 if args.minutes > 0 else float("inf")
-    t_start = time.time()
-    log_every = max(1, min(25, args.steps // 10))
-    recent: list[float] = []
-
-    def save() -> None:
-        if rank != 0:
-            return
-        val_iou = validation_iou(model, val)
-        trained = {"data": source.describe(), "steps": step, "batch": args.batch * world, "points": args.points,
-                   "pool_shapes": len(pool) if pool is not None else 0,  # 0: fresh shapes every step
-                   "views": args.views, "seconds": round(time.time() - t_start, 1),
-                   "command": "python -m engine " + " ".join(sys.argv[1:]),
-                   "val_iou": round(val_iou, 4), "recipe": args.recipe}
-        if recipe.shape_steps:
-            trained["shape_steps"] = recipe.shape_steps
-        train_state = {"optimizer": optimizer.state_dict(), "step": step, "rng": source.get_state(),
-                       "stage": recipe.stage(step)}
-        if recipe.latents is not None:
-            train_state["latents"] = recipe.latents.detach().cpu()
-        save_checkpoint(out / "last.pt", model, categories=categories, trained=trained, extra={"train_state": train_state})
-        save_checkpoint(out / "model.pt", model, categories=categories, trained=trained)
-        with log_path.open("a") as f:
-            f.write(json.dumps({"step": step, "val_iou": val_iou, "time": round(time.time() - t_start, 1)}) + "\n")
-        plot_curves(log_path, out / "curves.png")
-
-    while step < args.steps and time.time() < deadline:
-        if recipe.stage(step) != recipe.stage(step - 1) and step > 0:
-            optimizer = recipe.optimizer(step)  # stage 2: the encoder alone
-        lr = recipe.lr_at(step, args.steps)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        batch = pool.sample(args.batch, args.points) if pool is not None else source.fresh_batch(args.batch, args.points)
-        loss = recipe.loss(batch, step, amp, device)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(recipe.parameters(step), 5.0)
-        optimizer.step()
-        step += 1
-        recent.append(loss.item())
-        if rank == 0 and step % log_every == 0:
-            with log_path.open("a") as f:  # the mean loss since the last line
-                f.write(json.dumps({"step": step, "loss": sum(recent) / len(recent), "lr": lr, "stage": recipe.stage(step - 1),
-                                    "time": round(time.time() - t_start, 1)}) + "\n")
-            recent.clear()
-        progress.update(step, f"loss {loss.item():.4f}")
-        if step % args.eval_every == 0 and step < args.steps:
-            save()
-    save()
-    progress.close()
-    if rank == 0:
-        print(json.dumps({"run": str(out), "steps": step, "checkpoint": str(out / "model.pt"),
-                          "seconds": round(time.time() - t_start, 1)}))
-    if world > 1:
-        torch.distributed.destroy_process_group()
-    return 0
+    return optimizer

@@ -1,4 +1,4 @@
-"""Small line charts with Pillow (no plotting library needed): training curves."""
+"""Small line charts with Pillow (no plotting library needed): the training curves."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """One builder per category: build(rng, builder) -> subtype string (see sdf.Builder)."""
 
-from . import airplane, car, chair, lamp, sofa, table
+from . import airplane, car, chair, lamp, primitives, sofa, table
 
 BUILDERS = {
     "chair": chair.build,
@@ -9,4 +9,5 @@ BUILDERS = {
     "lamp": lamp.build,
     "car": car.build,
     "airplane": airplane.build,
+    "primitives": primitives.build,  # shapes.EXTRA_CATEGORIES: only when named
 }

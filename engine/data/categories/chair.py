@@ -1,5 +1,6 @@
-"""Chairs: four-leg, sled, swivel (star base on casters) and pedestal bases; solid, slatted,
-ladder, curved and padded backs; optional arms and seat cushion. Seat opening towards -Y."""
+"""Chairs: four-leg, sled, swivel (office chairs: five-star base on casters) and pedestal bases;
+solid, slatted, ladder, curved and padded backs; optional arms and seat cushion; bar stools (tall,
+on four legs or a pedestal, with a foot ring and a low back or none). Seat opening towards -Y."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import math
 import numpy as np
 
 from ..sdf import rot_x, rot_z
-from .common import U, chance, leg, pick
+from .common import U, chance, leg, pick, variant_rng
 
 
 def build(rng, b) -> str:
@@ -18,10 +19,19 @@ def build(rng, b) -> str:
     arms = chance(rng, 0.55 if base == "swivel" else 0.3)
     cushion = chance(rng, 0.35) and back != "padded"
     padded = back == "padded" or base == "swivel"
+    extra = variant_rng(rng)
+    stool = base in ("four_legs", "pedestal") and chance(extra, 0.2)
+    if stool:
+        back = pick(extra, ["none", "solid", "slatted", "curved"], [0.45, 0.2, 0.15, 0.2])
+        arms = cushion = False
+        round_seat = chance(extra, 0.6)
 
     W = U(rng, 0.42, 0.58)         # seat width (x)
     D = U(rng, 0.40, 0.52)         # seat depth (y)
     H = U(rng, 0.40, 0.48)         # seat top height
+    if stool:
+        W = D = U(extra, 0.34, 0.44)
+        H = U(extra, 0.62, 0.8)
     st = U(rng, 0.05, 0.09) if padded else U(rng, 0.025, 0.06)
     fw = U(rng, 0.012, 0.022)      # frame / leg half size
     frame = 1
@@ -29,7 +39,9 @@ def build(rng, b) -> str:
     # --- seat ---------------------------------------------------------------------------
     b.group(U(rng, 0.01, 0.025))
     seat_round = st * (0.45 if padded else U(rng, 0.1, 0.35))
-    if base in ("swivel", "pedestal") and chance(rng, 0.4):  # round-fronted seat
+    if stool and round_seat:
+        b.cylinder([0, 0, H - st / 2], [0, 0, 1], W / 2, st / 2, round=seat_round)
+    elif base in ("swivel", "pedestal") and chance(rng, 0.4):  # round-fronted seat
         b.box([0, 0.04 * D, H - st / 2], [W / 2, D * 0.46, st / 2], round=seat_round)
         b.cylinder([0, -0.08 * D, H - st / 2], [0, 0, 1], W / 2, st / 2, round=seat_round)
     else:
@@ -44,6 +56,8 @@ def build(rng, b) -> str:
 
     # --- back ---------------------------------------------------------------------------
     bh = U(rng, 0.32, 0.6) if back != "padded" else U(rng, 0.4, 0.7)
+    if stool:
+        bh = U(extra, 0.12, 0.28)
     tilt = math.radians(U(rng, 0, 15))
     R = rot_x(-tilt)               # top leans towards +Y
     up = R @ np.array([0, 0, 1.0])
@@ -55,7 +69,9 @@ def build(rng, b) -> str:
         return base_pt + np.array([x, dy, 0]) + up * h
 
     bw = W / 2 * U(rng, 0.85, 1.0)
-    if back == "solid":
+    if back == "none":
+        pass  # a backless stool
+    elif back == "solid":
         b.box(along(bh / 2), [bw, bt / 2, bh / 2], round=min(bt * 0.45, 0.02), rot=R)
     elif back in ("slatted", "ladder"):
         px = W / 2 - fw
@@ -112,13 +128,13 @@ def build(rng, b) -> str:
                 foot = [sx * (lx + splay), sy * (ly + splay), 0.0]
                 leg(b, topp, foot, style, fw * U(rng, 1.0, 1.3), mat=frame)
                 feet.append(foot)
-        if chance(rng, 0.45):  # stretchers
-            zs = U(rng, 0.1, 0.22)
+        if stool or chance(rng, 0.45):  # stretchers (a bar stool's foot ring)
+            zs = H * U(extra, 0.3, 0.4) if stool else U(rng, 0.1, 0.22)
             k = zs / zb
             pts = {(sx, sy): np.array([sx * (lx + splay * (1 - k)), sy * (ly + splay * (1 - k)), zs])
                    for sx in (-1, 1) for sy in (-1, 1)}
-            r = fw * 0.55
-            if chance(rng, 0.5):  # H stretcher
+            r = fw * (0.8 if stool else 0.55)
+            if not stool and chance(rng, 0.5):  # H stretcher
                 for sx in (-1, 1):
                     b.capsule(pts[(sx, -1)], pts[(sx, 1)], r, mat=frame)
                 b.capsule((pts[(-1, -1)] + pts[(-1, 1)]) / 2, (pts[(1, -1)] + pts[(1, 1)]) / 2, r, mat=frame)
@@ -174,9 +190,15 @@ def build(rng, b) -> str:
         r1 = col_r * (2.0 if style == "tulip" else 1.0)
         b.roundcone([0, 0, max(0.03, r1)], [0, 0, zb - 0.02], r1, col_r, mat=frame)
         b.cylinder([0, 0, zb - 0.02], [0, 0, 1], col_r * 2.5, 0.02, round=0.008, mat=frame)
+        if stool:  # foot ring on spokes
+            ring_r, zr = U(extra, 0.13, 0.18), H * U(extra, 0.3, 0.4)
+            b.torus([0, 0, zr], [0, 0, 1], ring_r, U(extra, 0.008, 0.014), mat=frame)
+            for i in range(3):
+                a = 2 * math.pi * i / 3
+                b.capsule([0, 0, zr], [ring_r * math.cos(a), ring_r * math.sin(a), zr], 0.008, mat=frame)
 
     # --- arms ---------------------------------------------------------------------------
-    subtype = f"{base}/{back}"
+    subtype = ("bar_stool/" if stool else "") + f"{base}/{back}"
     if arms:
         subtype += "/arms"
         ah = U(rng, 0.18, 0.26)

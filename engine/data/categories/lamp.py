@@ -1,5 +1,5 @@
-"""Lamps: floor (straight, uplighter, arc, tripod), desk (architect arm, table lamp with a vase
-base, mushroom) and hanging (pendant, cluster) lamps; cone, drum, dome, bowl and globe shades
+"""Lamps: floor (straight, uplighter, arc, tripod), desk (architect arm, swing arm, table lamp with
+a vase base, mushroom) and hanging (pendant, cluster) lamps; cone, drum, dome, bowl and globe shades
 (open shades are revolved thick segments)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from ..sdf import frame_z
-from .common import U, chance, pick
+from .common import U, chance, pick, variant_rng
 
 
 def shade(b, rng, center, axis, kind: str, radius: float, height: float, thick: float, mat=0):
@@ -52,6 +52,24 @@ def _base(b, rng, kind, size, frame):
     b.cylinder([0, 0, size * 0.2], [0, 0, 1], size * 0.8, size * 0.2, round=size * 0.08, radius_top=size * 0.5,
                mat=frame)
     return size * 0.4
+
+
+def _swing_arm(b, rng, frame) -> str:
+    """A desk lamp whose post carries a horizontal arm forward (-Y) to a drum or cone shade."""
+    base_h = _base(b, rng, pick(rng, ["disc", "square"]), U(rng, 0.07, 0.11), frame)
+    ar = U(rng, 0.007, 0.012)
+    post = np.array([0, 0, U(rng, 0.3, 0.5)])
+    end = post + np.array([0, -U(rng, 0.25, 0.45), U(rng, -0.05, 0.1)])
+    drop = end - np.array([0, 0, U(rng, 0.03, 0.06)])
+    b.capsule([0, 0, base_h], post, ar, mat=frame)
+    b.ellipsoid(post, [ar * 2] * 3, mat=frame)
+    b.capsule(post, end, ar, mat=frame)
+    b.capsule(end, drop, ar, mat=frame)
+    skind = pick(rng, ["drum", "cone"])
+    sr = U(rng, 0.07, 0.12)
+    sh = sr * U(rng, 0.8, 1.3)
+    shade(b, rng, drop - np.array([0, 0, sh / 2]), [0, 0, 1], skind, sr, sh, 0.006)
+    return f"desk/swing_arm/{skind}"
 
 
 def build(rng, b) -> str:
@@ -118,6 +136,8 @@ def build(rng, b) -> str:
 
     if kind == "desk":
         style = pick(rng, ["architect", "table", "mushroom"], [0.4, 0.45, 0.15])
+        if style == "architect" and chance(variant_rng(rng), 0.45):
+            return _swing_arm(b, rng, frame)
         if style == "architect":
             th = 0.006
             base_h = _base(b, rng, pick(rng, ["disc", "square", "dome"]), U(rng, 0.07, 0.11), frame)

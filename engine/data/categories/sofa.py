@@ -1,12 +1,13 @@
 """Sofas: 2/3/4 seats (and armchairs), square, rolled, sloped or thin arms (or none), seat and back
-cushions, plinth or legs, optional chaise (L shape). Seating side towards -Y."""
+cushions, plinth or legs, optional chaise (L shape) or a separate footstool in front. Seating side
+towards -Y."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from ..sdf import rot_x
-from .common import U, chance, pick
+from .common import U, chance, pick, variant_rng
 
 
 def build(rng, b) -> str:
@@ -84,6 +85,14 @@ def build(rng, b) -> str:
             c = np.array([s * (Ls / 2 - 0.2), y1 - bt - 0.25, H + 0.18])
             b.box(c, [0.16, 0.05, 0.16], round=0.05, rot=rot_x(-0.35), mat=3)
 
+    extra = variant_rng(rng)
+    footstool = not chaise and chance(extra, 0.2)
+    if footstool:  # in front of the seats, about as high
+        hx, hy = U(extra, 0.22, 0.4), U(extra, 0.18, 0.28)
+        fx, fy = U(extra, -0.15, 0.15) * Ls, y0 - U(extra, 0.15, 0.3) - hy
+        top = H - U(extra, 0.0, 0.06)
+        b.box([fx, fy, (lh + top) / 2], [hx, hy, (top - lh) / 2], round=min(cr, hy * 0.4))
+
     # --- legs ---------------------------------------------------------------------------
     if legs:
         style = pick(rng, ["block", "peg", "tapered"])
@@ -93,6 +102,8 @@ def build(rng, b) -> str:
         feet = [(x, y) for x in xs for y in ys]
         if chaise:
             feet.append((side * xl, y0 - Lc + 0.06))
+        if footstool:
+            feet += [(fx + sx * (hx - 0.05), fy + sy * (hy - 0.05)) for sx in (-1, 1) for sy in (-1, 1)]
         for x, y in feet:
             if style == "block":
                 b.box([x, y, lh / 2], [0.03, 0.03, lh / 2], round=0.008, mat=1)
@@ -103,4 +114,5 @@ def build(rng, b) -> str:
     else:  # plinth: the frame goes down to the floor
         pass
     kind = f"{n}seat" if n > 1 else "armchair"
-    return f"{kind}/{arm}" + ("/chaise" if chaise else "") + ("/legs" if legs else "/plinth")
+    return (f"{kind}/{arm}" + ("/chaise" if chaise else "") + ("/footstool" if footstool else "")
+            + ("/legs" if legs else "/plinth"))

@@ -1,5 +1,6 @@
 """Tables: rectangular, round, oval (racetrack) and square tops; four-leg, pedestal, trestle and
-tripod bases; dining, coffee and bar heights; optional apron, shelf and stretchers."""
+tripod bases; dining, coffee and bar heights; optional apron, stretchers and (coffee tables) a lower
+shelf."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 
 import numpy as np
 
-from .common import U, chance, leg, pick
+from .common import U, chance, leg, pick, variant_rng
 
 
 def build(rng, b) -> str:
@@ -22,6 +23,7 @@ def build(rng, b) -> str:
     H = {"dining": U(rng, 0.70, 0.78), "coffee": U(rng, 0.35, 0.5), "bar": U(rng, 0.95, 1.08)}[use]
     tt = U(rng, 0.02, 0.06)
     frame = 1
+    extra = variant_rng(rng)
 
     # --- top ----------------------------------------------------------------------------
     b.group(U(rng, 0.005, 0.02))
@@ -49,6 +51,7 @@ def build(rng, b) -> str:
 
     # --- base ---------------------------------------------------------------------------
     fw = U(rng, 0.018, 0.04)
+    shelf = False
     if base == "four_legs":
         style = pick(rng, ["square", "round", "tapered", "turned"])
         splay = U(rng, 0.0, 0.06) if style in ("round", "tapered") and chance(rng, 0.4) else 0.0
@@ -72,7 +75,8 @@ def build(rng, b) -> str:
             for s in (-1, 1):
                 b.box([0, s * ys, zu - ah / 2], [xs, fw * 0.4, ah / 2], round=0.004, mat=frame)
                 b.box([s * xs, 0, zu - ah / 2], [fw * 0.4, ys, ah / 2], round=0.004, mat=frame)
-        if use == "coffee" and chance(rng, 0.45):  # lower shelf
+        shelf = use == "coffee" and chance(rng, 0.45)
+        if shelf:  # lower shelf
             xs = max(abs(c[0]) for c in corners)
             ys = max(abs(c[1]) for c in corners)
             b.box([0, 0, U(rng, 0.06, 0.14)], [xs, ys, 0.012], round=0.004)
@@ -127,6 +131,9 @@ def build(rng, b) -> str:
         if chance(rng, 0.8):
             zs = zu * U(rng, 0.3, 0.6) if style != "aframe" else zu * 0.4
             b.box([0, 0, zs], [xe, 0.025, 0.03], round=0.008, mat=frame)
+        shelf = use == "coffee" and chance(extra, 0.5)
+        if shelf:  # lower shelf between the trestles
+            b.box([0, 0, U(extra, 0.05, 0.12)], [xe, fd * 0.6, 0.012], round=0.004)
     else:  # tripod
         rad = L / 2 * U(rng, 0.5, 0.7)
         a0 = U(rng, 0, 2 * math.pi)
@@ -134,4 +141,4 @@ def build(rng, b) -> str:
             a = a0 + 2 * math.pi * i / 3
             leg(b, [rad * 0.4 * math.cos(a), rad * 0.4 * math.sin(a), zu], [rad * math.cos(a), rad * math.sin(a), 0],
                 "tapered", fw, mat=frame)
-    return f"{top_kind}/{base}/{use}"
+    return f"{top_kind}/{base}/{use}" + ("/shelf" if shelf else "")

@@ -1,0 +1,142 @@
+"""The parts of the network that look at the picture where each query point projects.
+
+- CameraHead: the prepared image's camera (engine.camera.ImageCamera) from the encoder's pooled
+  features.
+- PixelFeatures: the encoder's stem, layer1, layer2 and layer3 maps, each mapped to the same
+  channels by a 1x1 convolution, upsampled to the stem's resolution (half the image's) and summed:
+  one map that holds fine detail (a chair leg two pixels wide) and context together, so a query
+  samples it once.
+- LocalDecoder: a small fully connected stream on what a point sees -- the feature map and the
+  picture itself, sampled bilinearly where the point projects -- plus the point's own features and
+  its depth along the view. Its logit is added to the global decoder's (DISN's two streams): the
+  global stream knows the category and fills in the unseen sides, the local one draws the thin
+  parts and holes the picture shows.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .camera import VECTOR_SIZE, ImageCamera
+from .model import frequency_scales, point_feature_width, point_features
+
+POOLED_CHANNELS = 512  # ResNet18's layer4
+
+
+class CameraHead(nn.Module):
+    def __init__(self, hidden: int = 256):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(POOLED_CHANNELS, hidden), nn.ReLU(), nn.Linear(hidden, VECTOR_SIZE))
+        # start at a typical camera of the training renders: front, 25 degrees up, distance 3.3, focal 6.4
+        with torch.no_grad():
+            self.net[-1].weight.mul_(0.01)
+            self.net[-1].bias.copy_(torch.tensor([0.0, 1.0, 0.44, 1.2, 1.85, 0.0, 0.0]))
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        """[B, 512] -> camera vectors [B, 7] (see ImageCamera.to_vector)."""
+        return self.net(pooled)
+
+
+class PixelFeatures(nn.Module):
+    def __init__(self, in_channels: tuple[int, ...], channels: int, leaky_slope: float):
+        super().__init__()
+        self.maps = nn.ModuleList(nn.Conv2d(c, channels, 1) for c in in_channels)
+        self.slope = leaky_slope
+
+    def forward(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        size = maps[0].shape[-2:]
+        out = self.maps[0](maps[0])
+        for conv, m in zip(self.maps[1:], maps[1:]):
+            out = out + F.interpolate(conv(m), size=size, mode="bilinear", align_corners=False)
+        return F.leaky_relu(out, self.slope)
+
+
+def sample_at(maps: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """maps [B, C, H, W] at image positions [B, N, 2] (grid_sample's, -1..1) -> [B, N, C]; zero
+    outside the image."""
+    out = F.grid_sample(maps, positions.unsqueeze(2).to(maps.dtype), mode="bilinear", padding_mode="zeros",
+                        align_corners=False)
+    return out.squeeze(-1).transpose(1, 2)
+
+
+class LocalDecoder(nn.Module):
+    """(what a point sees, its features, its depth) -> a logit added to the global decoder's."""
+
+    def __init__(self, seen_channels: int, hidden: list[int], leaky_slope: float, point_frequencies: int):
+        super().__init__()
+        self.register_buffer("scales", frequency_scales(point_frequencies), persistent=False)
+        self.seen = seen_channels
+        widths = [seen_channels + point_feature_width(point_frequencies) + 1] + list(hidden)
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.out = nn.Linear(widths[-1], 1)
+        with torch.no_grad():  # starts silent: at first the model is the global one it may be initialised from
+            self.out.weight.zero_()
+            self.out.bias.zero_()
+        self.slope = leaky_slope
+
+    def _own(self, points: torch.Tensor, camera: ImageCamera) -> tuple[torch.Tensor, torch.Tensor]:
+        """(image positions, the point's own inputs: point features and depth relative to the origin)."""
+        positions, depth = camera.project(points)
+        relative = (depth - camera.distance.to(depth.dtype).unsqueeze(-1)).unsqueeze(-1)
+        return positions, torch.cat([point_features(points, self.scales.to(points.dtype)), relative], -1)
+
+    def _tail(self, h: torch.Tensor) -> torch.Tensor:
+        h = F.leaky_relu(h, self.slope)
+        for layer in self.layers[1:]:
+            h = F.leaky_relu(layer(h), self.slope)
+        return self.out(h).squeeze(-1)
+
+    def forward(self, features: torch.Tensor, images: torch.Tensor, points: torch.Tensor,
+                camera: ImageCamera) -> torch.Tensor:
+        """features [B, C, H, W], images [B, 4, S, S], points [B, N, 3] -> logits [B, N]."""
+        positions, own = self._own(points, camera)
+        seen = torch.cat([sample_at(features, positions), sample_at(images, positions)], -1)
+        return self._tail(self.layers[0](torch.cat([seen, own.to(seen.dtype)], -1)))
+
+    def point_fn(self, features: torch.Tensor, images: torch.Tensor, camera: ImageCamera,
+                 dtype: torch.dtype | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+        """For one image: points [M, 3] -> logits [M]. The first layer's part on what a point sees
+        is applied to the maps once (sampling is linear, so sampling the projected maps is exact),
+        which leaves the per-point work to two bilinear samples and the small layers."""
+        dtype = dtype or self.out.weight.dtype
+        first = self.layers[0]
+        c = features.shape[1]
+        w_seen, w_own = first.weight[:, :self.seen], first.weight[:, self.seen:]
+        projected = (F.conv2d(features, w_seen[:, :c, None, None]).to(dtype),
+                     F.conv2d(images, w_seen[:, c:, None, None]).to(dtype))
+        w_own_t = w_own.t().to(dtype).contiguous()
+        bias = first.bias.to(dtype)
+        layers = [(layer.weight.to(dtype), layer.bias.to(dtype)) for layer in list(self.layers[1:]) + [self.out]]
+        slope = self.slope
+
+        def evaluate(points: torch.Tensor) -> torch.Tensor:
+            positions, own = self._own(points[None].float(), camera)
+            h = torch.addmm(bias, own[0].to(dtype), w_own_t)
+            for m in projected:
+                h = h + sample_at(m, positions)[0]
+            h = F.leaky_relu(h, slope)
+            for w, b in layers[:-1]:
+                h = F.leaky_relu(F.linear(h, w, b), slope)
+            return F.linear(h, *layers[-1]).squeeze(-1).float()
+
+        return evaluate
+
+
+OUTSIDE_LOGIT = -8.0  # what a carved point gets: clearly outside, without infinities in the mesher
+
+
+def silhouette_fn(mask: torch.Tensor, camera: ImageCamera, grow: int) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """(points [M, 3], logits [M]) -> logits with the points outside the grown mask [1, 1, S, S]
+    made outside: what the picture shows as background is not the object."""
+    grown = F.max_pool2d(mask.float(), 2 * grow + 1, stride=1, padding=grow)
+
+    def carve(points: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+        positions, _ = camera.project(points[None].float())
+        seen = sample_at(grown, positions)[0, :, 0]
+        return torch.where(seen < 0.5, torch.clamp(logits, max=OUTSIDE_LOGIT), logits)
+
+    return carve

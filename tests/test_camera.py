@@ -1,0 +1,53 @@
+"""Cameras of prepared images: the renderer's camera after the crop places every point of the shape
+inside its silhouette, and the camera vector the head predicts round-trips."""
+
+import math
+
+import torch
+
+from engine.camera import ImageCamera, prepared_camera, view_angle_error
+from engine.data import shapes as procedural
+from engine.data.render import bounding_radius, random_cameras, render
+from engine.images import prepare_batch
+from engine.local import sample_at
+
+
+def test_inside_points_project_inside_the_prepared_silhouette():
+    gen = torch.Generator().manual_seed(0)
+    batch = procedural.ShapeBatch.make(["chair", "table", "lamp"], procedural.split_seeds("train", 3))
+    cams = random_cameras(3, gen, radius=bounding_radius(batch))
+    images, crops = prepare_batch(render(batch, cams, size=160, generator=gen), 128, return_crops=True)
+    camera = prepared_camera(cams, crops)
+    points, inside = procedural.sample_points(batch, 50000, 0, generator=gen)
+    alpha = sample_at(images[:, 3:], camera.project(points)[0])[..., 0]
+    for i in range(3):
+        assert inside[i].sum() > 150
+        # the whole shape in its outline (thin parts thinner than a pixel have a faint alpha)
+        assert (alpha[i][inside[i]] > 0.05).float().mean() > 0.995
+    surface = procedural.surface_points(batch, 2000, gen)
+    edge = sample_at(images[:, 3:], camera.project(surface)[0])[..., 0]
+    assert (edge > 0.25).float().mean() > 0.97                        # and its surface on it
+
+
+def test_camera_vectors_round_trip_and_angles_are_measured_in_degrees():
+    camera = ImageCamera(torch.tensor([0.3, -2.0]), torch.tensor([0.2, 0.6]), torch.tensor([3.0, 2.2]),
+                         torch.tensor([5.0, 7.0]), torch.tensor([[0.05, -0.1], [0.0, 0.02]]))
+    again = ImageCamera.from_vector(camera.to_vector())
+    for a, b in zip((camera.azimuth, camera.elevation, camera.distance, camera.focal, camera.origin),
+                    (again.azimuth, again.elevation, again.distance, again.focal, again.origin)):
+        assert torch.allclose(a, b, atol=1e-6)
+    turned = ImageCamera(camera.azimuth + math.radians(10), camera.elevation, camera.distance, camera.focal, camera.origin)
+    flat = ImageCamera(torch.zeros(2), torch.zeros(2), camera.distance, camera.focal, camera.origin)
+    assert torch.allclose(view_angle_error(flat, ImageCamera(torch.full((2,), math.radians(10)), torch.zeros(2),
+                                                             camera.distance, camera.focal, camera.origin)),
+                          torch.full((2,), 10.0), atol=1e-3)
+    assert (view_angle_error(camera, turned) > 0).all() and (view_angle_error(camera, turned) <= 10.0 + 1e-3).all()
+
+
+def test_the_origin_projects_where_the_camera_says():
+    camera = ImageCamera(torch.tensor([0.7]), torch.tensor([0.4]), torch.tensor([3.0]), torch.tensor([6.0]),
+                         torch.tensor([[0.1, -0.2]]))
+    position, depth = camera.project(torch.zeros(1, 1, 3))
+    assert torch.allclose(position[0, 0], torch.tensor([0.1, -0.2])) and torch.allclose(depth, torch.tensor([[3.0]]))
+    above, _ = camera.project(torch.tensor([[[0.0, 0.0, 0.2]]]))
+    assert above[0, 0, 1] < -0.2                                       # up in the frame is up in the image
