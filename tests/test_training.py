@@ -323,3 +323,25 @@ def test_bf16_training_follows_the_fp32_loss_curve(tmp_path):
                      "--pool-points", "2048", "--lr", "2e-3", "--precision", precision, *TINY]) == 0
         ends[precision] = [r["loss"] for r in log_rows(run) if "loss" in r][-1]
     assert ends["bf16"] == pytest.approx(ends["fp32"], rel=0.15), ends
+
+
+def test_training_only_the_added_parts_keeps_the_global_model_as_it_was(trained, tmp_path):
+    run = tmp_path / "added"
+    status = main(["train", "--out", str(run), "--steps", "6", "--eval-every", "6", "--local-features", "16",
+                   "--train-parts", "added", "--local-lr-scale", "5", "--init", str(trained / "model.pt"),
+                   "--pool-cache", str(trained / "pool.pt"), *TINY])
+    assert status == 0
+    start, _ = load_model(trained / "model.pt")
+    after, _ = load_model(run / "model.pt")
+    grown = after.state_dict()
+    for name, tensor in start.state_dict().items():   # encoder (batch-norm statistics too) and decoder
+        assert torch.equal(tensor, grown[name]), name
+    from engine.local import CameraHead
+
+    assert not torch.equal(after.camera_head.net[-1].bias, CameraHead().net[-1].bias)  # the head learned
+
+
+def test_train_parts_added_needs_a_local_model(trained, tmp_path, capsys):
+    status = main(["train", "--out", str(tmp_path / "x"), "--steps", "2", "--train-parts", "added",
+                   "--pool-cache", str(trained / "pool.pt"), *TINY])
+    assert status == 2 and "--local-features" in capsys.readouterr().err

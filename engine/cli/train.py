@@ -60,6 +60,9 @@ def add_arguments(p) -> None:
     p.add_argument("--predicted-camera", type=float, default=d.predicted_camera,
                    help="local model: share of shapes placed by the predicted camera instead of the true one")
     p.add_argument("--camera-weight", type=float, default=d.camera_weight, help="local model: weight of the camera loss")
+    p.add_argument("--train-parts", default=d.train_parts, choices=["all", "added"],
+                   help="added: train only the camera head, pixel features and local stream of a local model "
+                        "initialised from a global one, which stays as it is")
     p.add_argument("--local-lr-scale", type=float, default=d.local_lr_scale,
                    help="local model: learning rate of the camera head, pixel features and local stream, times --lr")
     p.add_argument("--precision", default=d.precision, choices=["auto", "bf16", "fp32"],

@@ -40,6 +40,7 @@ class TrainConfig:
     predicted_camera: float = 0.3           # local model: share of shapes whose points are placed by the predicted camera
     camera_weight: float = 0.5              # local model: weight of the camera head's loss
     local_lr_scale: float = 1.0             # local model: learning rate of its added parts, times lr
+    train_parts: str = "all"                # "added": only what a local model adds (the global model stays as it is)
     precision: str = "auto"                 # "bf16" autocast, "fp32", or auto: bf16 where the device has it
     command: str = ""                       # how the run was started, recorded in the checkpoint
 

@@ -63,6 +63,15 @@ class Recipe:
             self.latents = torch.nn.Parameter(init.to(device))
         self.lr = config.lr
         self.inside_weight, self.local_lr_scale = config.inside_weight, config.local_lr_scale
+        self.train_parts = config.train_parts
+        if self.train_parts not in ("all", "added"):
+            raise InputError(f"train parts '{self.train_parts}' is not one of all, added")
+        if self.train_parts == "added" and (model.local is None or self.name != "end-to-end"):
+            raise InputError("--train-parts added trains what a local model adds to a global one: "
+                             "give --local-features and the end-to-end recipe")
+        if self.train_parts == "added":  # no gradients for the parts that stay: a faster backward pass
+            for name, p in model.named_parameters():
+                p.requires_grad_(name.startswith(LOCAL_PARTS))
         self.predicted_camera, self.camera_weight = config.predicted_camera, config.camera_weight
         self.generator = torch.Generator(device=device).manual_seed(config.seed + 7)
         if model.local is not None and pool is not None and pool.cameras is None:
@@ -75,6 +84,8 @@ class Recipe:
         return 1 if step < self.shape_steps else 2
 
     def parameters(self, step: int):
+        if self.name == "end-to-end" and self.train_parts == "added":
+            return [p for name, p in self.model.named_parameters() if name.startswith(LOCAL_PARTS)]
         if self.name == "end-to-end":
             return list(self.model.parameters())
         if self.stage(step) == 1:
@@ -104,6 +115,8 @@ class Recipe:
             return F.mse_loss(self.model.encoder(batch["images"]).float(), target)
 
     def end_to_end_loss(self, batch: dict) -> torch.Tensor:
+        if self.train_parts == "added":
+            self.model.encoder.eval()  # its batch-norm statistics stay the global model's
         if self.model.local is None:
             logits = self.train_model(batch["images"], batch["points"])
             return occupancy_loss(logits, batch["occupancy"], self.inside_weight)
