@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .camera import ImageCamera
+
 DEFAULT_CONFIG = {
     "architecture": "imdec-resnet18-imnet",
     "latent_dim": 128,
@@ -185,8 +187,6 @@ class IMDecNet(nn.Module):
         """(logits [B, N], predicted camera vectors [B, 7] or None); `camera` as in forward()."""
         if self.local is None:
             return self.decoder(self.encoder(images), points), None
-        from .camera import ImageCamera
-
         z, maps, pooled = self.encoder.features(images)
         predicted = self.camera_head(pooled)
         camera = camera(predicted) if camera is not None else ImageCamera.from_vector(predicted.detach())
@@ -202,7 +202,6 @@ class IMDecNet(nn.Module):
         pixels, are outside whatever the decoders say."""
         if self.local is None:
             return self.decoder.point_fn(self.encoder(images)[0], dtype, int8=int8)
-        from .camera import ImageCamera
         from .local import silhouette_fn
 
         z, maps, pooled = self.encoder.features(images)
@@ -213,12 +212,3 @@ class IMDecNet(nn.Module):
             return lambda points: global_fn(points) + local_fn(points)
         carve = silhouette_fn(images[:, 3:], camera, silhouette)
         return lambda points: carve(points, global_fn(points) + local_fn(points))
-
-    @torch.no_grad()
-    def camera(self, images: torch.Tensor):
-        """The predicted ImageCamera of prepared images, or None for a global-only model."""
-        if self.local is None:
-            return None
-        from .camera import ImageCamera
-
-        return ImageCamera.from_vector(self.camera_head(self.encoder.features(images)[2]))
