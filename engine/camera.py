@@ -21,6 +21,24 @@ import torch.nn.functional as F
 VECTOR_SIZE = 7  # sin az, cos az, elevation, log distance, log focal, origin x, origin y
 
 
+def view_direction(azimuth: torch.Tensor, elevation: torch.Tensor) -> torch.Tensor:
+    """[B, 3] unit vectors from the look-at point to the eye: (sin az cos el, -cos az cos el, sin el)."""
+    ce = torch.cos(elevation)
+    return torch.stack([ce * torch.sin(azimuth), -ce * torch.cos(azimuth), torch.sin(elevation)], -1)
+
+
+def image_axes(forward: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(right, up) [B, 3] of cameras looking along `forward` with Z up in the image (looking
+    straight down or up: +Y up)."""
+    zup = torch.zeros_like(forward)
+    zup[:, 2] = 1
+    vertical = forward[:, 2].abs() > 0.999
+    zup[vertical, 1] = 1
+    zup[vertical, 2] = 0
+    right = F.normalize(torch.cross(forward, zup, dim=-1), dim=-1)
+    return right, torch.cross(right, forward, dim=-1)
+
+
 @dataclasses.dataclass
 class ImageCamera:
     azimuth: torch.Tensor    # [B] radians, from the front (-Y), counter-clockwise seen from above
@@ -33,17 +51,13 @@ class ImageCamera:
         return self.azimuth.shape[0]
 
     def direction(self) -> torch.Tensor:
-        """[B, 3] unit vector from the origin to the eye: (sin az cos el, -cos az cos el, sin el)."""
-        ce = torch.cos(self.elevation)
-        return torch.stack([ce * torch.sin(self.azimuth), -ce * torch.cos(self.azimuth), torch.sin(self.elevation)], -1)
+        """[B, 3] unit vector from the origin to the eye."""
+        return view_direction(self.azimuth, self.elevation)
 
     def project(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """points [B, N, 3] in the shape frame -> (image positions [B, N, 2], depth along the view [B, N])."""
         back = self.direction().to(points.dtype)                       # eye direction, = -forward
-        zup = torch.zeros_like(back)
-        zup[:, 2] = 1
-        right = F.normalize(torch.cross(-back, zup, dim=-1), dim=-1)
-        up = torch.cross(right, -back, dim=-1)
+        right, up = image_axes(-back)
         q = points - (back * self.distance.to(points.dtype).unsqueeze(-1)).unsqueeze(1)
         depth = -(q * back.unsqueeze(1)).sum(-1)
         scale = (self.focal.to(points.dtype).unsqueeze(-1) / depth.clamp(min=1e-3))

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .camera import VECTOR_SIZE, ImageCamera
-from .model import frequency_scales, point_feature_width, point_features
+from .model import cast_layers, frequency_scales, leaky_tail, point_feature_width, point_features
 
 POOLED_CHANNELS = 512  # ResNet18's layer4
 
@@ -84,18 +84,13 @@ class LocalDecoder(nn.Module):
         relative = (depth - camera.distance.to(depth.dtype).unsqueeze(-1)).unsqueeze(-1)
         return positions, torch.cat([point_features(points, self.scales.to(points.dtype)), relative], -1)
 
-    def _tail(self, h: torch.Tensor) -> torch.Tensor:
-        h = F.leaky_relu(h, self.slope)
-        for layer in self.layers[1:]:
-            h = F.leaky_relu(layer(h), self.slope)
-        return self.out(h).squeeze(-1)
-
     def forward(self, features: torch.Tensor, images: torch.Tensor, points: torch.Tensor,
                 camera: ImageCamera) -> torch.Tensor:
         """features [B, C, H, W], images [B, 4, S, S], points [B, N, 3] -> logits [B, N]."""
         positions, own = self._own(points, camera)
         seen = torch.cat([sample_at(features, positions), sample_at(images, positions)], -1)
-        return self._tail(self.layers[0](torch.cat([seen, own.to(seen.dtype)], -1)))
+        h = self.layers[0](torch.cat([seen, own.to(seen.dtype)], -1))
+        return leaky_tail(h, [*self.layers[1:], self.out], self.slope)
 
     def point_fn(self, features: torch.Tensor, images: torch.Tensor, camera: ImageCamera,
                  dtype: torch.dtype | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -110,7 +105,7 @@ class LocalDecoder(nn.Module):
                      F.conv2d(images, w_seen[:, c:, None, None]).to(dtype))
         w_own_t = w_own.t().to(dtype).contiguous()
         bias = first.bias.to(dtype)
-        layers = [(layer.weight.to(dtype), layer.bias.to(dtype)) for layer in list(self.layers[1:]) + [self.out]]
+        layers = cast_layers([*self.layers[1:], self.out], dtype)
         slope = self.slope
 
         def evaluate(points: torch.Tensor) -> torch.Tensor:
@@ -118,10 +113,7 @@ class LocalDecoder(nn.Module):
             h = torch.addmm(bias, own[0].to(dtype), w_own_t)
             for m in projected:
                 h = h + sample_at(m, positions)[0]
-            h = F.leaky_relu(h, slope)
-            for w, b in layers[:-1]:
-                h = F.leaky_relu(F.linear(h, w, b), slope)
-            return F.linear(h, *layers[-1]).squeeze(-1).float()
+            return leaky_tail(h, layers, slope).float()
 
         return evaluate
 

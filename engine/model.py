@@ -99,6 +99,20 @@ class ImageEncoder(nn.Module):
 ENCODER_MAP_CHANNELS = (64, 64, 128, 256)  # ResNet18's stem, layer1, layer2, layer3
 
 
+def leaky_tail(h: torch.Tensor, layers, slope: float) -> torch.Tensor:
+    """The rest of a fully connected decoder after its first layer: leaky ReLU of `h`, each of
+    `layers` (modules or functions) with a leaky ReLU but the last, one logit per row."""
+    h = F.leaky_relu(h, slope)
+    for layer in layers[:-1]:
+        h = F.leaky_relu(layer(h), slope)
+    return layers[-1](h).squeeze(-1)
+
+
+def cast_layers(layers, dtype: torch.dtype) -> list:
+    """Linear layers as functions with their weights taken once in `dtype` (not on every call)."""
+    return [partial(F.linear, weight=layer.weight.to(dtype), bias=layer.bias.to(dtype)) for layer in layers]
+
+
 class ImplicitDecoder(nn.Module):
     """Fully connected occupancy decoder: (z, xyz) -> logit, inside where the logit is positive."""
 
@@ -113,18 +127,13 @@ class ImplicitDecoder(nn.Module):
         self.latent_dim = latent_dim
         self.slope = leaky_slope
 
-    def _tail(self, h: torch.Tensor) -> torch.Tensor:
-        h = F.leaky_relu(h, self.slope)
-        for layer in self.layers[1:]:
-            h = F.leaky_relu(layer(h), self.slope)
-        return self.out(h).squeeze(-1)
-
     def forward(self, z: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
         """z [B, D], points [B, N, 3] -> logits [B, N]."""
         first, k = self.layers[0], self.point_width
         # the z part of the first layer once per shape, not once per point
         shape_bias = F.linear(z, first.weight[:, k:], first.bias).unsqueeze(1)
-        return self._tail(F.linear(point_features(points, self.scales.to(points.dtype)), first.weight[:, :k]) + shape_bias)
+        h = F.linear(point_features(points, self.scales.to(points.dtype)), first.weight[:, :k]) + shape_bias
+        return leaky_tail(h, [*self.layers[1:], self.out], self.slope)
 
     def point_fn(self, z: torch.Tensor, dtype: torch.dtype | None = None,
                  int8: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -144,14 +153,12 @@ class ImplicitDecoder(nn.Module):
 
             layers = list(quantize_dynamic(nn.Sequential(*layers), {nn.Linear}, dtype=torch.qint8))
         else:
-            layers = [partial(F.linear, weight=layer.weight.to(dtype), bias=layer.bias.to(dtype)) for layer in layers]
+            layers = cast_layers(layers, dtype)
         slope = self.slope
 
         def evaluate(points: torch.Tensor) -> torch.Tensor:
-            h = F.leaky_relu(torch.addmm(shape_bias, point_features(points.to(dtype), scales), w_point), slope)
-            for layer in layers[:-1]:
-                h = F.leaky_relu(layer(h), slope)
-            return layers[-1](h).squeeze(-1).float()
+            h = torch.addmm(shape_bias, point_features(points.to(dtype), scales), w_point)
+            return leaky_tail(h, layers, slope).float()
 
         return evaluate
 

@@ -14,12 +14,13 @@ import torch
 from .checkpoint import load_model
 from .device import pick_device
 from .errors import InputError
+from .frame import CHUNK
 from .images import prepare_image
 from .model_files import resolve_model
 from .request import DEFAULT_DEVICE, DEFAULT_RESOLUTION, DEFAULT_THRESHOLD, ReconstructionRequest
 
 Progress = Callable[[str, float], None]
-CPU_CHUNK = 65536      # points per decoder call: fits the caches, bounds memory
+CPU_CHUNK = CHUNK      # points per decoder call: fits the caches, bounds memory
 GPU_CHUNK = 1 << 20    # a GPU needs large batches to be busy
 
 

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from engine.background import BackgroundError, object_mask
+from engine.evaluation.metrics import iou
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -31,7 +32,7 @@ def test_product_shot_backdrops_give_the_true_mask(samples, kind):
     ious, refused = {}, []
     for name, rgba in samples.items():
         try:
-            ious[name] = check.mask_iou(object_mask(check.composite(rgba, kind, rng)), rgba[..., 3] > 0.5)
+            ious[name] = iou(object_mask(check.composite(rgba, kind, rng)), rgba[..., 3] > 0.5)
         except BackgroundError:
             refused.append(name)
     assert len(refused) <= 1 and np.mean(list(ious.values())) > 0.88 and min(ious.values()) > 0.55, (ious, refused)
@@ -69,7 +70,7 @@ def test_a_large_photo_is_judged_at_working_size_and_masked_at_full_size(samples
     big = np.asarray(Image.fromarray((picture * 255).astype(np.uint8)).resize((2400, 2400)), np.float32) / 255
     truth = np.asarray(Image.fromarray(rgba[..., 3] > 0.5).resize((2400, 2400))) > 0
     mask = object_mask(big)
-    assert mask.shape == (2400, 2400) and check.mask_iou(mask, truth) > 0.85
+    assert mask.shape == (2400, 2400) and iou(mask, truth) > 0.85
 
 
 @pytest.mark.parametrize("kind", ["UV_GRID", "COLOR_GRID"])

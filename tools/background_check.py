@@ -24,34 +24,27 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from engine.data import shapes as procedural  # noqa: E402
-from engine.data.render import Cameras, bounding_radius, render  # noqa: E402
+from engine.data.render import bounding_radius, random_cameras, render  # noqa: E402
 from engine.errors import InputError  # noqa: E402
+from engine.evaluation.metrics import iou  # noqa: E402
 from engine.images import object_rgba  # noqa: E402
 
 KINDS = ("plain", "gradient", "shadow", "white-on-light", "paper", "noisy")
 POOR_IOU = 0.8
 
 
-def product_cameras(batch, rng: np.random.Generator) -> Cameras:
-    """Product-shot cameras: any azimuth, 10 to 40 degrees above, ordinary lenses."""
-    n = len(batch)
-    fov = np.radians(rng.uniform(30, 50, n))
-    radius = bounding_radius(batch).cpu().numpy()
-    dist = np.maximum(1.0, radius / (rng.uniform(0.6, 0.85, n) * np.tan(fov / 2)))
-    t = lambda a: torch.tensor(a, dtype=torch.float32)  # noqa: E731
-    return Cameras(t(rng.uniform(0, 2 * math.pi, n)), t(np.radians(rng.uniform(10, 40, n))), t(dist), t(fov),
-                   torch.zeros(n, 3))
-
-
 def renders(count: int, size: int, seed: int) -> list[np.ndarray]:
     """Straight RGBA [H, W, 4] renders of `count` test shapes per category."""
-    rng = np.random.default_rng(seed)
+    generator = torch.Generator().manual_seed(seed)
     cats = [c for c in procedural.CATEGORIES for _ in range(count)]
     seeds = [s for _ in procedural.CATEGORIES for s in procedural.split_seeds("test", count)]
     out = []
     for start in range(0, len(cats), 12):
         batch = procedural.ShapeBatch.make(cats[start:start + 12], seeds[start:start + 12])
-        images = render(batch, product_cameras(batch, rng), size=size,
+        # product-shot cameras: 10 to 40 degrees above, ordinary lenses
+        cameras = random_cameras(len(batch), generator, elevation=(10.0, 40.0), fov=(30.0, 50.0), fill=(0.6, 0.85),
+                                 radius=bounding_radius(batch))
+        images = render(batch, cameras, size=size,
                         generator=torch.Generator().manual_seed(seed + start), supersample=2)
         out += [img.permute(1, 2, 0).clamp(0, 1).numpy() for img in images]
     return out
@@ -131,11 +124,6 @@ def no_object_pictures(size: int, rng: np.random.Generator) -> dict[str, np.ndar
             "gradient only": _plane(size, size, np.array([0.9, 0.9, 0.95]), np.array([0.4, 0.45, 0.5]), 0.3).astype(np.float32)}
 
 
-def mask_iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return float(np.logical_and(a, b).sum() / union) if union else 1.0
-
-
 def measure(images: list[np.ndarray], seed: int) -> dict:
     rng = np.random.default_rng(seed)
     report = {}
@@ -148,7 +136,7 @@ def measure(images: list[np.ndarray], seed: int) -> dict:
             except InputError as exc:
                 refused.append(str(exc))
                 continue
-            ious.append(mask_iou(mask, rgba[..., 3] > 0.5))
+            ious.append(iou(mask, rgba[..., 3] > 0.5))
         report[kind] = {"pictures": len(images), "refused": len(refused), "mean_iou": float(np.mean(ious)) if ious else None,
                         "poor": int(sum(i < POOR_IOU for i in ious)), "refusals": refused[:3]}
     report["no object"] = {}

@@ -19,6 +19,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..camera import image_axes, view_direction
 from ..frame import DOMAIN_HALF
 from .shapes import sdf_and_gradient
 
@@ -40,21 +41,13 @@ class Cameras:
         return Cameras(*(getattr(self, f.name).to(device) for f in dataclasses.fields(self)))
 
     def eye(self) -> torch.Tensor:
-        ce = torch.cos(self.elevation)
-        d = torch.stack([ce * torch.sin(self.azimuth), -ce * torch.cos(self.azimuth), torch.sin(self.elevation)], -1)
-        return self.target + d * self.distance.unsqueeze(-1)
+        return self.target + view_direction(self.azimuth, self.elevation) * self.distance.unsqueeze(-1)
 
     def basis(self):
         """(eye [B,3], forward, right, up) unit vectors."""
         eye = self.eye()
         fwd = F.normalize(self.target - eye, dim=-1)
-        zup = torch.zeros_like(fwd)
-        zup[:, 2] = 1
-        zup[fwd[:, 2].abs() > 0.999, 1] = 1  # looking straight down / up: image up is +Y
-        zup[fwd[:, 2].abs() > 0.999, 2] = 0
-        right = F.normalize(torch.cross(fwd, zup, dim=-1), dim=-1)
-        up = torch.cross(right, fwd, dim=-1)
-        return eye, fwd, right, up
+        return (eye, fwd, *image_axes(fwd))
 
     def rays(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Origins [B,3] and unit directions [B,size*size,3], row-major from the top-left pixel."""

@@ -66,11 +66,11 @@ class Recipe:
         self.train_parts = config.train_parts
         if self.train_parts not in ("all", "added"):
             raise InputError(f"train parts '{self.train_parts}' is not one of all, added")
-        if self.train_parts == "added" and (model.local is None or self.name != "end-to-end"):
-            raise InputError("--train-parts added trains what a local model adds to a global one: "
-                             "give --local-features and the end-to-end recipe")
-        if self.train_parts == "added":  # no gradients for the parts that stay: a faster backward pass
-            for name, p in model.named_parameters():
+        if self.train_parts == "added":
+            if model.local is None or self.name != "end-to-end":
+                raise InputError("--train-parts added trains what a local model adds to a global one: "
+                                 "give --local-features and the end-to-end recipe")
+            for name, p in model.named_parameters():  # no gradients for the parts that stay: a faster backward
                 p.requires_grad_(name.startswith(LOCAL_PARTS))
         self.predicted_camera, self.camera_weight = config.predicted_camera, config.camera_weight
         self.generator = torch.Generator(device=device).manual_seed(config.seed + 7)
