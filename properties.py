@@ -8,7 +8,7 @@ bound the sliders.
 
 from __future__ import annotations
 
-from bpy.props import EnumProperty, FloatProperty, IntProperty, StringProperty
+from bpy.props import BoolProperty, EnumProperty, FloatProperty, IntProperty, StringProperty
 
 from .engine.request import (DEFAULT_DEVICE, DEFAULT_RESOLUTION, DEFAULT_THRESHOLD, DEVICE_CHOICES,
                              MAX_RESOLUTION, MIN_RESOLUTION)
@@ -44,6 +44,14 @@ def threshold_property():
         default=DEFAULT_THRESHOLD,
         soft_min=THRESHOLD_SLIDER[0],
         soft_max=THRESHOLD_SLIDER[1],
+    )
+
+
+def colour_property():
+    return BoolProperty(
+        name="Colour",
+        description="Colour the mesh with the picture's colours (off: clay)",
+        default=True,
     )
 
 

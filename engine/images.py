@@ -169,8 +169,9 @@ def prepare_batch(rgba: torch.Tensor, size: int = 128, return_crops: bool = Fals
     return images
 
 
-def prepare_image(image, size: int = 128, name: str | None = None) -> torch.Tensor:
-    """A path, PIL image or array [H, W, C] (rows top to bottom) -> encoder input [1, 4, size, size]."""
+def object_picture(image, name: str | None = None) -> torch.Tensor:
+    """A path, PIL image or array [H, W, C] (rows top to bottom) -> straight RGBA [1, 4, H, W] whose
+    alpha is the object mask (object_rgba)."""
     if isinstance(image, (str, os.PathLike)):
         name = name or str(image)
         rgba = load_image(image)
@@ -179,4 +180,9 @@ def prepare_image(image, size: int = 128, name: str | None = None) -> torch.Tens
     else:
         rgba = np.asarray(image)
     rgba = object_rgba(rgba, name or "image")
-    return prepare_batch(torch.from_numpy(rgba).permute(2, 0, 1)[None], size)
+    return torch.from_numpy(rgba).permute(2, 0, 1)[None]
+
+
+def prepare_image(image, size: int = 128, name: str | None = None) -> torch.Tensor:
+    """A path, PIL image or array [H, W, C] (rows top to bottom) -> encoder input [1, 4, size, size]."""
+    return prepare_batch(object_picture(image, name), size)

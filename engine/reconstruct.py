@@ -15,13 +15,14 @@ from .checkpoint import load_model
 from .device import pick_device
 from .errors import InputError
 from .frame import CHUNK
-from .images import prepare_image
+from .images import object_picture, prepare_batch
 from .model_files import resolve_model
 from .request import DEFAULT_DEVICE, DEFAULT_RESOLUTION, DEFAULT_THRESHOLD, ReconstructionRequest
 
 Progress = Callable[[str, float], None]
 CPU_CHUNK = CHUNK      # points per decoder call: fits the caches, bounds memory
 GPU_CHUNK = 1 << 20    # a GPU needs large batches to be busy
+COLOUR_PICTURE_MIN, COLOUR_PICTURE_MAX = 256, 512  # side of the prepared picture the colours come from
 
 
 @dataclass
@@ -36,12 +37,13 @@ class Reconstruction:
     decoder_queries: int
     seconds: dict = field(default_factory=dict)
     output: str | None = None
+    colours: np.ndarray | None = None  # float32 [V, 3] sRGB in 0..1 from the picture; None: clay
 
     def to_json(self) -> dict:
         return {
             "image": self.image, "output": self.output, "model": self.model, "device": self.device,
             "resolution": self.resolution, "threshold": self.threshold,
-            "vertices": int(len(self.vertices)), "faces": int(len(self.faces)),
+            "vertices": int(len(self.vertices)), "faces": int(len(self.faces)), "colour": self.colours is not None,
             "decoder_queries": int(self.decoder_queries),
             "seconds": {k: round(v, 4) for k, v in self.seconds.items()},
         }
@@ -76,10 +78,11 @@ def torch_threads(count: int):
 
 def reconstruct(image, *, model: str | None = None, resolution: int = DEFAULT_RESOLUTION,
                 threshold: float = DEFAULT_THRESHOLD, device: str = DEFAULT_DEVICE, progress: Progress | None = None,
-                method: str = "adaptive", image_name: str | None = None) -> Reconstruction:
-    """Reconstruct one image (a path, a PIL image or an array [H, W, C] with rows top to bottom)."""
+                method: str = "adaptive", image_name: str | None = None, colour: bool = True) -> Reconstruction:
+    """Reconstruct one image (a path, a PIL image or an array [H, W, C] with rows top to bottom);
+    `colour`: vertex colours from the picture (False: clay)."""
     request = ReconstructionRequest(image=image, image_name=image_name, model=model or "", resolution=resolution,
-                                    threshold=threshold, device=device)
+                                    threshold=threshold, device=device, colour=colour)
     return reconstruct_request(request, progress=progress, method=method)
 
 
@@ -100,7 +103,8 @@ def _run(request: ReconstructionRequest, report: Progress, method: str) -> Recon
     report("load", 0.0)
     net, meta = cached_model(request.model, dev)
     name = request.image_name or (str(image) if isinstance(image, (str, os.PathLike)) else "image")
-    images = prepare_image(image, net.config["image_size"], name=name).to(dev)
+    picture = object_picture(image, name=name)
+    images = prepare_batch(picture, net.config["image_size"]).to(dev)
     t1 = time.perf_counter()
     report("encode", 0.1)
     with torch.inference_mode():
@@ -110,15 +114,31 @@ def _run(request: ReconstructionRequest, report: Progress, method: str) -> Recon
         t2 = time.perf_counter()
         result = extract_mesh(decode, request.resolution, request.level, method=method, device=dev,
                               chunk=GPU_CHUNK if dev.type == "cuda" else CPU_CHUNK,
-                              progress=lambda f: report("extract", 0.15 + 0.8 * f))
+                              progress=lambda f: report("extract", 0.15 + 0.75 * f))
     if len(result.faces) == 0:  # extract returns an empty field's empty mesh; as a result it is a failure
         raise InputError(f"{name}: the reconstruction is empty (no surface at threshold {request.threshold:g}); "
                          f"lower the threshold (default {DEFAULT_THRESHOLD}) or use a larger picture of the object")
     t3 = time.perf_counter()
+    colours = None
+    if request.colour:
+        report("colour", 0.9)
+        colours = picture_colours(result.vertices, result.faces, picture, images[0, 3].cpu(), request.resolution)
+    t4 = time.perf_counter()
     report("done", 1.0)
     seconds = {"load": t1 - t0, "encode": t2 - t1, "extract": result.seconds.get("evaluate", 0.0),
-               "mesh": result.seconds.get("mesh", 0.0)}
-    seconds["total"] = t3 - t0
+               "mesh": result.seconds.get("mesh", 0.0), "colour": t4 - t3}
+    seconds["total"] = t4 - t0
     return Reconstruction(vertices=result.vertices, faces=result.faces, image=name, model=meta["name"],
                           resolution=request.resolution, threshold=request.threshold, device=str(dev),
-                          decoder_queries=result.queries, seconds=seconds)
+                          decoder_queries=result.queries, seconds=seconds, colours=colours)
+
+
+def picture_colours(vertices, faces, picture: torch.Tensor, mask: torch.Tensor, resolution: int) -> np.ndarray:
+    """The mesh's vertex colours from the picture (straight RGBA [1, 4, H, W]), through the camera
+    that fits the mesh's outline to the prepared mask [S, S]. The colours come from the same crop
+    as the encoder's input at a size that keeps up with the mesh's detail."""
+    from .colour import colour_mesh, fit_camera
+
+    camera, _ = fit_camera(vertices, mask)
+    size = int(min(COLOUR_PICTURE_MAX, max(COLOUR_PICTURE_MIN, 2 * resolution)))
+    return colour_mesh(vertices, faces, prepare_batch(picture, size)[0], camera)

@@ -56,6 +56,7 @@ class ReconstructionRequest:
     device: str = DEFAULT_DEVICE
     threads: int = 0               # CPU threads for PyTorch, 0 = leave as it is (all cores)
     preview: int = 0               # the worker's coarse mesh first, at this resolution; 0 = none
+    colour: bool = True            # vertex colours from the picture; False: clay
 
     def validate(self) -> None:
         """InputError with one line that says what is wrong and what to do."""
@@ -71,6 +72,8 @@ class ReconstructionRequest:
         if not _is_int(self.preview) or not (self.preview == 0 or MIN_RESOLUTION <= self.preview <= MAX_RESOLUTION):
             raise InputError(f"preview resolution {self.preview} is outside {MIN_RESOLUTION}..{MAX_RESOLUTION} "
                              "(0: no preview)")
+        if not isinstance(self.colour, bool):
+            raise InputError(f"colour {self.colour!r} must be true or false")
         if not _is_int(self.threads):
             raise InputError(f"threads {self.threads!r} must be a whole number (0: all cores)")
 
@@ -104,5 +107,11 @@ class ReconstructionRequest:
         return cls(**values)
 
 
-_JSON_TYPES = {"resolution": int, "threshold": float, "threads": int, "preview": int}
-_JSON_KINDS = {int: "a whole number", float: "a number", str: "a string"}
+def _json_bool(value) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("not a boolean")
+    return value
+
+
+_JSON_TYPES = {"resolution": int, "threshold": float, "threads": int, "preview": int, "colour": _json_bool}
+_JSON_KINDS = {int: "a whole number", float: "a number", str: "a string", _json_bool: "true or false"}

@@ -21,10 +21,11 @@ its default):
 
     {"image": "photo.png" | "pixels.npy",   # .npy: float32/uint8 [H, W, C], rows top to bottom
      "image_name": "photo.png",             # optional, for messages
-     "output": "/tmp/x/result.npz",         # where the mesh goes (vertices float32 [V,3], faces int32 [F,3])
+     "output": "/tmp/x/result.npz",         # where the mesh goes (see "Result files" below)
      "model": "" | name | path, "resolution": 128, "threshold": 0.5, "device": "auto"|"cpu"|"cuda",
      "threads": 0,                          # CPU threads for PyTorch, 0 = all
-     "preview": 0}                          # > 0 and < resolution: a coarse mesh first, at this resolution
+     "preview": 0,                          # > 0 and < resolution: a coarse mesh first, at this resolution
+     "colour": true}                        # the picture's colours on the vertices; false: clay
 
 Stdout carries one JSON object per line (the names are engine.request.Event):
 
@@ -33,6 +34,14 @@ Stdout carries one JSON object per line (the names are engine.request.Event):
     {"event": "preview", "output": ".../preview.npz", "vertices": V, "faces": F}
     {"event": "done", "output": ".../result.npz", ...Reconstruction.to_json()...}
     {"event": "error", "kind": "input"|"internal", "message": "one line"}
+
+Result files (`output`, and `preview.npz` next to it) are numpy .npz archives with the keys
+
+    vertices  float32 [V, 3]   normalised frame (Z up, front -Y)
+    faces     int32 [F, 3]     indices into vertices, outward facing
+    colours   uint8 [V, 3]     sRGB 0..255 per vertex, round(c * 255) of the engine's 0..1 colours;
+                               only when the request has "colour" on and the engine coloured the
+                               mesh (absent: clay). A preview never has it: it stays clay.
 
 Exit status of a one-request worker: 0 success; 2 bad input (the message also as one line on
 stderr); 1 internal error. Result files are written under a temporary name and renamed, and a
@@ -124,12 +133,25 @@ def load_input(path: str):
     return path
 
 
-def save_mesh(path: str, vertices, faces) -> None:
+def colour_bytes(colours):
+    """The engine's float sRGB colours in 0..1 [V, 3] as the file's uint8 0..255 (rounded, clipped)."""
     import numpy as np
 
+    colours = np.asarray(colours, np.float32).reshape(-1, 3)
+    return np.ascontiguousarray(np.rint(np.clip(np.nan_to_num(colours), 0.0, 1.0) * 255.0).astype(np.uint8))
+
+
+def save_mesh(path: str, vertices, faces, colours=None) -> None:
+    """One result file (keys in the module docstring); `colours` None: clay, no `colours` key."""
+    import numpy as np
+
+    arrays = {"vertices": np.ascontiguousarray(vertices, np.float32), "faces": np.ascontiguousarray(faces, np.int32)}
+    if colours is not None:
+        arrays["colours"] = colour_bytes(colours)
+        if len(arrays["colours"]) != len(arrays["vertices"]):
+            raise ValueError(f"{len(arrays['colours'])} vertex colours for {len(arrays['vertices'])} vertices")
     with _WRITING, atomic_write(path) as tmp, open(tmp, "wb") as fh:
-        np.savez(fh, vertices=np.ascontiguousarray(vertices, np.float32),
-                 faces=np.ascontiguousarray(faces, np.int32))
+        np.savez(fh, **arrays)
 
 
 def _on_terminate(signum, frame):  # noqa: ARG001
@@ -137,12 +159,13 @@ def _on_terminate(signum, frame):  # noqa: ARG001
 
 
 def send_preview(request: ReconstructionRequest, tag: dict) -> bool:
-    """The coarse mesh first; False when there is none (a surface too thin for the coarse grid may
-    still come out at the full resolution, which then says whether it is empty)."""
+    """The coarse mesh first, clay (not worth colouring: the full mesh replaces it soon); False when
+    there is none (a surface too thin for the coarse grid may still come out at the full resolution,
+    which then says whether it is empty)."""
     from .reconstruct import reconstruct_request
 
     try:
-        coarse = reconstruct_request(dataclasses.replace(request, resolution=request.preview),
+        coarse = reconstruct_request(dataclasses.replace(request, resolution=request.preview, colour=False),
                                      progress=ProgressThrottle(0.0, 0.2, tag=tag))
     except InputError:
         return False
@@ -164,7 +187,7 @@ def run(request: ReconstructionRequest, tag: dict | None = None) -> dict:
     if 0 < request.preview < request.resolution and send_preview(request, tag):
         progress = ProgressThrottle(0.2, 0.8, tag=tag)
     result = reconstruct_request(request, progress=progress)
-    save_mesh(request.output, result.vertices, result.faces)
+    save_mesh(request.output, result.vertices, result.faces, result.colours if request.colour else None)
     info = result.to_json()
     info["output"] = request.output
     return info

@@ -1,4 +1,12 @@
-"""Numpy triangles -> a Blender mesh object, through the bulk foreach_set path (1M triangles in about a second)."""
+"""Numpy triangles -> a Blender mesh object, through the bulk foreach_set path (1M triangles in about a second).
+
+With vertex colours (sRGB, uint8 0..255 or float 0..1, [V, 3]): a BYTE_COLOR colour attribute
+"Color" on the POINT domain, the active and render one, set through `color_srgb` (the bytes store
+sRGB as given; `color` would take linear values), and a new material "<object> Colour" whose
+Principled BSDF's Base Color comes from a Color Attribute node reading it (Material Preview,
+renders; Workbench shows it with the viewport's Attribute colour). Without colours: clay, no
+attribute, no material. The viewport's shading settings are the user's and are never changed.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +14,35 @@ import bpy
 import numpy as np
 
 
+COLOUR_ATTRIBUTE = "Color"  # Blender's default name for a colour attribute
+
+
 class MeshError(Exception):
     """The engine's arrays cannot form a mesh; one line for the user."""
 
 
-def check_arrays(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
+def check_colours(colours, n_vertices: int) -> np.ndarray | None:
+    """Vertex colours as float32 sRGB in 0..1 [V, 3] (uint8 input is divided by 255), or None (clay)."""
+    if colours is None:
+        return None
+    colours = np.asarray(colours)
+    if colours.ndim != 2 or colours.shape[1] != 3:
+        raise MeshError(f"the reconstruction's vertex colours have shape {tuple(colours.shape)}, "
+                        "not [vertices, 3] (internal error)")
+    if len(colours) != n_vertices:
+        raise MeshError(f"the reconstruction has {len(colours)} vertex colours for {n_vertices} vertices "
+                        "(internal error)")
+    if colours.dtype == np.uint8:
+        return colours.astype(np.float32) / np.float32(255.0)
+    colours = colours.astype(np.float32)
+    if not np.isfinite(colours).all():
+        raise MeshError("the reconstruction has non-finite vertex colours (internal error)")
+    return np.clip(colours, 0.0, 1.0)
+
+
+def check_arrays(vertices, faces, colours=None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """The arrays as Blender takes them (vertices float32 [V, 3], faces int32 [F, 3] without
+    degenerate triangles, colours float32 sRGB 0..1 [V, 3] or None); MeshError with one line."""
     vertices = np.ascontiguousarray(vertices, dtype=np.float32).reshape(-1, 3)
     faces = np.ascontiguousarray(faces, dtype=np.int32).reshape(-1, 3)
     if len(faces) == 0 or len(vertices) == 0:
@@ -28,11 +60,58 @@ def check_arrays(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
         faces = np.ascontiguousarray(faces[~degenerate])
         if len(faces) == 0:
             raise MeshError("the reconstruction is empty: every triangle is degenerate; try another threshold")
-    return vertices, faces
+    return vertices, faces, check_colours(colours, len(vertices))
 
 
-def build_mesh(name: str, vertices, faces, *, smooth: bool = True) -> bpy.types.Mesh:
-    vertices, faces = check_arrays(vertices, faces)
+def set_vertex_colours(mesh, colours: np.ndarray):
+    """A POINT BYTE_COLOR attribute "Color" holding the sRGB colours (float32 0..1 [V, 3]), made the
+    active and the render colour attribute."""
+    attr = mesh.color_attributes.new(COLOUR_ATTRIBUTE, 'BYTE_COLOR', 'POINT')
+    rgba = np.ones((len(colours), 4), np.float32)
+    rgba[:, :3] = colours
+    attr.data.foreach_set("color_srgb", rgba.ravel())  # sRGB as given; "color" would be linear
+    name = attr.name  # the same unless the mesh had one of that name
+    mesh.color_attributes.active_color_name = name
+    mesh.color_attributes.render_color_index = mesh.color_attributes.find(name)
+    return attr
+
+
+def colour_material(name: str, attribute: str = COLOUR_ATTRIBUTE) -> bpy.types.Material:
+    """A node material whose Principled BSDF's Base Color is the colour attribute `attribute`."""
+    material = bpy.data.materials.new(name)
+    try:
+        material.use_nodes = True
+        nodes, links = material.node_tree.nodes, material.node_tree.links
+        bsdf = next((n for n in nodes if n.type == 'BSDF_PRINCIPLED'), None)
+        if bsdf is None:
+            output = next((n for n in nodes if n.type == 'OUTPUT_MATERIAL'), None) \
+                or nodes.new("ShaderNodeOutputMaterial")
+            bsdf = nodes.new("ShaderNodeBsdfPrincipled")
+            links.new(bsdf.outputs["BSDF"], output.inputs["Surface"])
+        colour = nodes.new("ShaderNodeVertexColor")
+        colour.layer_name = attribute
+        colour.location = (bsdf.location.x - 300, bsdf.location.y)
+        links.new(colour.outputs["Color"], bsdf.inputs["Base Color"])
+    except Exception:
+        bpy.data.materials.remove(material)
+        raise
+    return material
+
+
+def remove_mesh(mesh) -> None:
+    """Remove a mesh that nothing else uses, and its materials that nothing else uses either."""
+    materials = [m for m in mesh.materials if m is not None]
+    bpy.data.meshes.remove(mesh)
+    for material in materials:
+        if material.users == 0:
+            bpy.data.materials.remove(material)
+
+
+def build_mesh(name: str, vertices, faces, *, smooth: bool = True, colours=None,
+               material_name: str | None = None) -> bpy.types.Mesh:
+    """The mesh datablock; with colours, also its colour attribute and material
+    (`material_name`, default "<name> Colour"). All or nothing."""
+    vertices, faces, colours = check_arrays(vertices, faces, colours)
     n_faces = len(faces)
     mesh = bpy.data.meshes.new(name)
     try:
@@ -45,8 +124,16 @@ def build_mesh(name: str, vertices, faces, *, smooth: bool = True) -> bpy.types.
         mesh.update(calc_edges=True)
         if smooth:
             mesh.shade_smooth()
+        if colours is not None:
+            set_vertex_colours(mesh, colours)
+            material = colour_material(material_name or f"{name} Colour")
+            try:
+                mesh.materials.append(material)
+            except Exception:
+                bpy.data.materials.remove(material)
+                raise
     except Exception:
-        bpy.data.meshes.remove(mesh)
+        remove_mesh(mesh)
         raise
     return mesh
 
@@ -82,22 +169,28 @@ def leave_edit_modes(context) -> None:
 
 
 def build_object(context, name: str, vertices, faces, *, location=None, smooth: bool = True,
-                 select: bool = True) -> bpy.types.Object:
-    """The whole success path: mesh datablock, object, linking, selection. All or nothing."""
+                 select: bool = True, colours=None) -> bpy.types.Object:
+    """The whole success path: mesh datablock (with `colours`, sRGB uint8 0..255 or float 0..1
+    [V, 3]: its colour attribute and material), object, linking, selection. All or nothing."""
     location = tuple(context.scene.cursor.location) if location is None else tuple(location)
-    mesh = build_mesh(name, vertices, faces, smooth=smooth)
+    mesh = build_mesh(name, vertices, faces, smooth=smooth, colours=colours)
     try:
         if select:
             leave_edit_modes(context)
-        return link_object(context, name, mesh, location, select=select)
+        obj = link_object(context, name, mesh, location, select=select)
     except Exception:
-        bpy.data.meshes.remove(mesh)
+        remove_mesh(mesh)
         raise
+    material = mesh.materials[0] if len(mesh.materials) else None
+    if material is not None and obj.name != name:  # Blender renamed the object ("chair.001"): follow it
+        material.name = f"{obj.name} Colour"
+    return obj
 
 
 def remove_object(obj) -> None:
-    """Remove an object and its mesh (a preview replaced by the final mesh)."""
+    """Remove an object and its mesh and materials when nothing else uses them (a preview replaced
+    by the final mesh)."""
     mesh = obj.data
     bpy.data.objects.remove(obj, do_unlink=True)
     if mesh is not None and mesh.users == 0:
-        bpy.data.meshes.remove(mesh)
+        remove_mesh(mesh)

@@ -1,5 +1,9 @@
 """IMDEC_OT_reconstruct: `bpy.ops.imdec.reconstruct(filepath="", image="", resolution=128, threshold=0.5,
-model="", device='AUTO')` (see docs/CONVENTIONS.md, "Blender operator").
+model="", device='AUTO', colour=True)` (see docs/CONVENTIONS.md, "Blender operator").
+
+- colour=True: the mesh carries the picture's colours (a POINT colour attribute "Color" and a
+  material that shows it, see operators/meshes.py) when the engine returns them; colour=False, or
+  an engine that returns none: clay (no attribute, no material). Either way one undo step.
 
 - execute() (scripts, background mode): runs in-process to the end; the new object is linked to the
   active collection, placed at the 3D cursor, smooth shaded, the only one selected, and active.
@@ -29,7 +33,8 @@ from .. import prefs
 from ..engine.errors import InputError, first_line
 from ..engine.model_files import is_model_path
 from ..engine.request import Event, ReconstructionRequest
-from ..properties import device_property, engine_device, image_file_property, resolution_property, threshold_property
+from ..properties import (colour_property, device_property, engine_device, image_file_property, resolution_property,
+                          threshold_property)
 from . import meshes, sources
 from .job import POLL_SECONDS, WorkerBusy, WorkerJob, failure_message, stop_worker, warm_up
 
@@ -131,12 +136,13 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
         default="",
     )
     device: device_property()
+    colour: colour_property()
 
     def _request(self, context) -> ReconstructionRequest:
         """The operator's settings as a request without its image, validated: bad settings fail first."""
         request = ReconstructionRequest(model=model_argument(context, self.model), resolution=self.resolution,
                                         threshold=self.threshold, device=engine_device(self.device),
-                                        threads=prefs.preferred_threads(context))
+                                        threads=prefs.preferred_threads(context), colour=bool(self.colour))
         request.validate()
         return request
 
@@ -158,7 +164,8 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
             image = source.path if source.path else sources.image_pixels(source.image)
             request = dataclasses.replace(request, image=image, image_name=source.label)
             result = reconstruct_request(request, progress=self._progress_callback(context))
-            obj = meshes.build_object(context, source.name, result.vertices, result.faces)
+            colours = getattr(result, "colours", None) if request.colour else None
+            obj = meshes.build_object(context, source.name, result.vertices, result.faces, colours=colours)
         except (InputError, sources.SourceError, meshes.MeshError) as exc:
             return self._failed(str(exc))
         except Exception as exc:  # internal error: one line in the report, the traceback in the console
@@ -266,12 +273,14 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
         self._stop(context)
 
     def _load(self, path: str):
+        """vertices, faces and colours (None when the file has none: clay) of a worker's result file."""
         with np.load(path, allow_pickle=False) as data:
-            return np.array(data["vertices"]), np.array(data["faces"])
+            colours = np.array(data["colours"]) if "colours" in data.files else None
+            return np.array(data["vertices"]), np.array(data["faces"]), colours
 
     def _show_preview(self, context, message) -> None:
         try:
-            vertices, faces = self._load(message["output"])
+            vertices, faces, _ = self._load(message["output"])  # a preview stays clay
             self._remove_preview()
             obj = meshes.build_object(context, f"{self._name} (preview)", vertices, faces,
                                       location=self._location, select=False)
@@ -288,9 +297,10 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
 
     def _finish(self, context, message):
         try:
-            vertices, faces = self._load(message["output"])
+            vertices, faces, colours = self._load(message["output"])
             self._stop(context)
-            obj = meshes.build_object(context, self._name, vertices, faces, location=self._location)
+            obj = meshes.build_object(context, self._name, vertices, faces, location=self._location,
+                                      colours=colours if self.colour else None)
         except meshes.MeshError as exc:
             self._stop(context)
             return self._failed(str(exc))

@@ -13,7 +13,7 @@ from .. import prefs
 from ..engine.model_files import DEFAULT_MODEL, SUFFIX, list_models
 from ..engine.request import DEFAULT_PREVIEW, MIN_RESOLUTION
 from ..operators import reconstruct as reconstruct_op
-from ..properties import device_property, image_file_property, resolution_property, threshold_property
+from ..properties import colour_property, device_property, image_file_property, resolution_property, threshold_property
 
 PREFERENCES_ITEM = ('PREFERENCES', "Preferences", "The default device from the add-on's preferences")
 PREVIEW_MAX = 256  # a preview is a quick look: larger ones cost as much as the real thing
@@ -52,6 +52,7 @@ class IMDEC_SceneSettings(bpy.types.PropertyGroup):
     resolution: resolution_property()
     threshold: threshold_property()
     device: device_property(first_items=(PREFERENCES_ITEM,), default=PREFERENCES_ITEM[0])
+    colour: colour_property()
     model: EnumProperty(
         name="Model",
         description="Network that turns the picture into a shape",
@@ -113,6 +114,7 @@ class IMDEC_PT_reconstruct(bpy.types.Panel):
         col.prop(settings, "resolution")
         col.prop(settings, "threshold")
         col.prop(settings, "device")
+        col.prop(settings, "colour")
         row = col.row(heading="Preview")
         row.prop(settings, "use_preview", text="")
         sub = row.row()
@@ -138,6 +140,7 @@ class IMDEC_PT_reconstruct(bpy.types.Panel):
         op.threshold = settings.threshold
         op.model = settings.model_argument()
         op.device = settings.device_argument(context)
+        op.colour = settings.colour
         if not has_image:
             layout.label(text="Open or pick an image of an object above", icon='INFO')
 

@@ -27,7 +27,35 @@ SAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def counts(bpy) -> dict:
     return {"objects": len(bpy.data.objects), "meshes": len(bpy.data.meshes),
-            "scene_objects": len(bpy.context.scene.objects)}
+            "materials": len(bpy.data.materials), "scene_objects": len(bpy.context.scene.objects)}
+
+
+def describe_colours(mesh) -> dict:
+    """The mesh's colour attributes and its materials' Base Color sources."""
+    attrs = mesh.color_attributes
+    render = attrs.render_color_index
+    materials = []
+    for material in mesh.materials:
+        info = {"name": material.name if material else None, "use_nodes": bool(material and material.use_nodes)}
+        tree = material.node_tree if material else None
+        bsdf = next((n for n in tree.nodes if n.type == 'BSDF_PRINCIPLED'), None) if tree else None
+        if bsdf is not None:
+            links = bsdf.inputs["Base Color"].links
+            if links:
+                node = links[0].from_node
+                info["base_color_from"] = {"type": node.type, "bl_idname": node.bl_idname,
+                                           "layer_name": getattr(node, "layer_name", None),
+                                           "socket": links[0].from_socket.name}
+            surface = [link.to_node.type for link in bsdf.outputs["BSDF"].links]
+            info["bsdf_to"] = surface
+        materials.append(info)
+    return {
+        "colour_attributes": [{"name": a.name, "domain": a.domain, "data_type": a.data_type, "length": len(a.data)}
+                              for a in attrs],
+        "active_colour": attrs.active_color_name if len(attrs) else None,
+        "render_colour": attrs[render].name if 0 <= render < len(attrs) else None,
+        "materials": materials,
+    }
 
 
 def inspect_object(bpy, obj, context) -> dict:
@@ -67,6 +95,7 @@ def inspect_object(bpy, obj, context) -> dict:
         "bounds_min": co.min(axis=0).tolist() if n_v else None,
         "bounds_max": co.max(axis=0).tolist() if n_v else None,
         "smooth": bool(smooth.all()) if n_f else False,
+        **describe_colours(mesh),
     }
 
 
@@ -122,8 +151,10 @@ def describe_properties(rna) -> dict:
                         hard_max=p.hard_max)
         elif p.type == "ENUM":
             info.update(default=p.default, items=[i.identifier for i in p.enum_items])
-        elif p.type == "STRING":
+        elif p.type in ("STRING", "BOOLEAN"):
             info.update(default=p.default)
+            if p.type == "BOOLEAN":
+                info.update(name=p.name, description=p.description)
         props[p.identifier] = info
     return props
 
@@ -211,8 +242,9 @@ def worker_job(bpy, args) -> dict:
     if done:
         with np.load(done[0]["output"]) as data:
             vertices, faces = np.array(data["vertices"]), np.array(data["faces"])
+            colours = np.array(data["colours"]) if "colours" in data.files else None
         before = counts(bpy)
-        obj = meshes.build_object(bpy.context, "job " + img.name, vertices, faces)
+        obj = meshes.build_object(bpy.context, "job " + img.name, vertices, faces, colours=colours)
         out["object"] = inspect_object(bpy, obj, bpy.context)
         out["counts_delta"] = counts(bpy)["objects"] - before["objects"]
     job.cleanup()
@@ -267,6 +299,55 @@ def disable_while_running(bpy, args) -> dict:
     bpy.ops.preferences.addon_disable(module=MODULE)
     return {"seen": [e.get("event") for e in seen], "seconds": time.perf_counter() - t0,
             "worker_gone": job.process.poll() is not None, "tmpdir_removed": not os.path.exists(job.tmpdir)}
+
+
+def given_colours(bpy) -> dict:
+    """build_object with colours passed in (uint8 and float): what the attribute reads back; a
+    wrong-length array fails with MeshError and adds nothing."""
+    import importlib
+
+    import numpy as np
+
+    meshes = importlib.import_module(MODULE + ".operators.meshes")
+    # a closed tetrahedron plus an unused vertex: colours are per vertex, used or not
+    vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [2, 2, 2]], np.float32)
+    faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]], np.int32)
+    rng = np.random.default_rng(0)
+    colours = rng.integers(0, 256, (len(vertices), 3), dtype=np.uint8)
+    colours[0], colours[1] = (0, 0, 0), (255, 128, 1)
+    out = {"given": colours.tolist()}
+
+    def read_back(obj):
+        attr = obj.data.color_attributes[meshes.COLOUR_ATTRIBUTE]
+        rgba = np.empty(4 * len(attr.data), np.float32)
+        attr.data.foreach_get("color_srgb", rgba)
+        return rgba.reshape(-1, 4)
+
+    before = counts(bpy)
+    obj = meshes.build_object(bpy.context, "coloured tetra", vertices, faces, colours=colours)
+    out["counts_delta"] = {k: counts(bpy)[k] - before[k] for k in before}
+    out["object"] = describe_colours(obj.data)
+    rgba = read_back(obj)
+    out["read_srgb"] = rgba[:, :3].tolist()
+    out["read_alpha"] = rgba[:, 3].tolist()
+    out["max_error"] = float(np.abs(rgba[:, :3] - colours / 255.0).max())
+    meshes.remove_object(obj)
+    out["removed"] = counts(bpy) == before
+
+    obj = meshes.build_object(bpy.context, "float tetra", vertices, faces, colours=colours / 255.0)
+    out["float_max_error"] = float(np.abs(read_back(obj)[:, :3] - colours / 255.0).max())
+    meshes.remove_object(obj)
+
+    for case, bad in (("short", colours[:-1]), ("long", np.concatenate([colours, colours[:1]])),
+                      ("shape", colours[:, :2])):
+        before = counts(bpy)
+        try:
+            meshes.build_object(bpy.context, "bad tetra", vertices, faces, colours=bad)
+            out[case] = {"raised": None}
+        except meshes.MeshError as exc:
+            out[case] = {"raised": "MeshError", "message": str(exc)}
+        out[case]["unchanged"] = counts(bpy) == before
+    return out
 
 
 def big_mesh(bpy, triangles: int = 1_000_000) -> dict:
@@ -336,6 +417,10 @@ def scenario_addon(args) -> dict:
         return out
 
     steps.run("bundled_table_model", bundled_table_model)
+    chair = os.path.join(SAMPLES, "chair.png")
+    steps.run("colour_on", call_operator, bpy, filepath=chair, model=args.model, resolution=48, colour=True)
+    steps.run("colour_off", call_operator, bpy, filepath=chair, model=args.model, resolution=48, colour=False)
+    steps.run("given_colours", given_colours, bpy)
     steps.run("invoke_in_background", call_operator, bpy, "INVOKE_DEFAULT", filepath=args.image,
               model=args.model, resolution=40)
     steps.run("failures", failures, bpy, args, workdir)

@@ -97,7 +97,10 @@ def test_installs_with_blenders_installer_and_registers(addon):
 
 def test_operator_properties_follow_the_conventions(addon):
     props = step(addon, "registration")["properties"]
-    assert set(props) == {"filepath", "image", "resolution", "threshold", "model", "device"}
+    assert set(props) == {"filepath", "image", "resolution", "threshold", "model", "device", "colour"}
+    assert props["colour"]["type"] == "BOOLEAN" and props["colour"]["default"] is True
+    assert props["colour"]["name"] == "Colour"
+    assert props["colour"]["description"] == "Colour the mesh with the picture's colours (off: clay)"
     assert props["filepath"]["subtype"] == "FILE_PATH" and props["filepath"]["default"] == ""
     assert props["image"]["default"] == "" and props["model"]["default"] == ""
     assert props["resolution"]["default"] == 128 and props["resolution"]["soft_min"] == 32
@@ -133,6 +136,55 @@ def test_bundled_table_model_is_offered_and_reconstructs_a_table(addon):
     assert_reconstructed(call, "table")
 
 
+def assert_clay(obj: dict) -> None:
+    assert obj["colour_attributes"] == [] and obj["materials"] == []
+
+
+def test_reconstruct_with_colour_gives_a_colour_attribute_and_a_material_showing_it(addon):
+    """Fails while the engine returns no colours (Reconstruction.colours None): colour=True must colour."""
+    call = step(addon, "colour_on")
+    obj = assert_reconstructed(call, "chair")
+    assert obj["colour_attributes"], "colour=True gave a clay mesh: the engine returned no colours"
+    assert obj["colour_attributes"] == [{"name": "Color", "domain": "POINT", "data_type": "BYTE_COLOR",
+                                         "length": obj["vertices"]}]
+    assert obj["active_colour"] == "Color" and obj["render_colour"] == "Color"
+    assert call["counts_after"]["materials"] == call["counts_before"]["materials"] + 1
+    [material] = obj["materials"]
+    assert material["name"] == f"{obj['name']} Colour" and material["use_nodes"]
+    assert material["base_color_from"] == {"type": "VERTEX_COLOR", "bl_idname": "ShaderNodeVertexColor",
+                                           "layer_name": "Color", "socket": "Color"}
+    assert material["bsdf_to"] == ["OUTPUT_MATERIAL"]
+
+
+def test_reconstruct_without_colour_is_clay(addon):
+    call = step(addon, "colour_off")
+    obj = assert_reconstructed(call, "chair")
+    assert_clay(obj)
+    assert call["counts_after"]["materials"] == call["counts_before"]["materials"]
+
+
+def test_given_colours_read_back_as_the_same_srgb(addon):
+    given = step(addon, "given_colours")
+    assert given["counts_delta"] == {"objects": 1, "meshes": 1, "materials": 1, "scene_objects": 1}
+    assert given["object"]["colour_attributes"] == [{"name": "Color", "domain": "POINT", "data_type": "BYTE_COLOR",
+                                                     "length": 5}]
+    assert given["object"]["active_colour"] == given["object"]["render_colour"] == "Color"
+    assert given["object"]["materials"][0]["base_color_from"]["layer_name"] == "Color"
+    assert given["max_error"] <= 1 / 255 + 1e-6, given  # stored as sRGB bytes, not converted to linear
+    assert given["read_srgb"][1] == pytest.approx([1.0, 128 / 255, 1 / 255], abs=1e-6)
+    assert given["read_alpha"] == [1.0] * 5
+    assert given["float_max_error"] <= 1 / 255 + 1e-6
+    assert given["removed"], "remove_object left the mesh or its material behind"
+
+
+@pytest.mark.parametrize("case", ["short", "long", "shape"])
+def test_wrong_colours_raise_mesh_error_and_add_nothing(addon, case):
+    bad = step(addon, "given_colours")[case]
+    assert bad["raised"] == "MeshError", bad
+    assert "\n" not in bad["message"] and "colours" in bad["message"]
+    assert bad["unchanged"], "a failed build left a mesh, material or object behind"
+
+
 def test_invoke_without_a_window_runs_to_the_end(addon):
     assert_reconstructed(step(addon, "invoke_in_background"), "box photo")
 
@@ -159,7 +211,7 @@ def test_failures_report_one_line_and_leave_the_scene_alone(addon, case, words):
 def test_panel_and_operator_limits_agree_with_the_engine(addon):
     reg = step(addon, "registration")
     operator, panel = reg["properties"], reg["scene_properties"]
-    for name in ("resolution", "threshold"):
+    for name in ("resolution", "threshold", "colour"):
         assert operator[name] == panel[name], name
     resolution = operator["resolution"]
     assert resolution["default"] == DEFAULT_RESOLUTION

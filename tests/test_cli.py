@@ -23,10 +23,9 @@ def engine(*args, cwd=ROOT):
 
 
 def read_obj(path):
-    lines = Path(path).read_text().splitlines()
-    v = np.array([list(map(float, l.split()[1:])) for l in lines if l.startswith("v ")])
-    f = np.array([list(map(int, l.split()[1:])) for l in lines if l.startswith("f ")]) - 1
-    return v, f
+    from engine.data.meshio_read import read_mesh
+
+    return read_mesh(path)
 
 
 def altered_model(fixture_model, path, **tensors):
@@ -186,6 +185,53 @@ def test_reconstruct_help_says_how_the_format_is_chosen(capsys):
         main(["reconstruct", "--help"])
     text = " ".join(capsys.readouterr().out.split())
     assert "suffix" in text and "must agree" in text
+
+
+@pytest.mark.parametrize("flags, coloured", [([], True), (["--no-colour"], False)])
+def test_reconstruct_colours_by_default_and_no_colour_writes_clay(tmp_path, object_png, fixture_model, monkeypatch,
+                                                                  capsys, flags, coloured):
+    # the engine stubbed: it returns colours whatever it is asked, so the file shows what the command did
+    import engine.reconstruct as pipeline
+    from engine.data.meshio_read import read_mesh_colours
+
+    asked = []
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], np.float32) - 0.25
+    colours = np.random.default_rng(0).uniform(0, 1, (4, 3)).astype(np.float32)
+
+    def fake(request, method="adaptive"):
+        asked.append(request.colour)
+        return pipeline.Reconstruction(vertices=v, faces=np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]]),
+                                       image=str(request.image), model="fake", resolution=request.resolution,
+                                       threshold=request.threshold, device="cpu", decoder_queries=1,
+                                       seconds={"total": 0.0}, colours=colours)
+
+    monkeypatch.setattr(pipeline, "reconstruct_request", fake)
+    out = tmp_path / "mesh.ply"
+    assert main(["reconstruct", str(object_png), "-o", str(out), "--model", fixture_model, *flags]) == 0
+    assert asked == [coloured]
+    _, _, read = read_mesh_colours(out)
+    assert (read is not None) == coloured and (", coloured" in capsys.readouterr().out) == coloured
+    if coloured:
+        assert np.abs(read - colours).max() <= 0.5 / 255 + 1e-6
+
+
+def test_no_colour_runs_the_real_engine_to_a_clay_file(tmp_path, object_png, fixture_model, capsys):
+    from engine.data.meshio_read import read_mesh_colours
+
+    out = tmp_path / "clay.ply"
+    args = ["reconstruct", str(object_png), "-o", str(out), "--resolution", "32", "--model", fixture_model]
+    assert main(args + ["--no-colour", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    v, f, colours = read_mesh_colours(out)
+    assert report["colour"] is False and colours is None and len(f) == report["faces"] > 100
+    assert b"property uchar red" not in out.read_bytes().split(b"end_header")[0]
+
+
+def test_reconstruct_help_offers_clay(capsys):
+    with pytest.raises(SystemExit):
+        main(["reconstruct", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--no-colour" in text and "clay" in text
 
 
 def test_help_lists_the_commands():

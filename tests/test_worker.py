@@ -128,6 +128,28 @@ def test_worker_reads_a_request_file_and_pixels_and_sends_a_preview_first(tmp_pa
     assert events[-1]["image"] == "box photo.png" and events[-1]["resolution"] == 48
     with np.load(preview["output"]) as data:
         assert len(data["faces"]) == preview["faces"]
+        assert "colours" not in data.files  # a preview stays clay
+
+
+def test_save_mesh_writes_colours_as_srgb_bytes_only_when_given(tmp_path):
+    from engine.worker import save_mesh
+
+    vertices = np.zeros((4, 3), np.float32)
+    faces = np.array([[0, 1, 2], [0, 2, 3]], np.int32)
+    colours = np.array([[0.0, 1.0, 0.5], [0.2, 0.002, 0.998], [1.5, -0.1, 0.25], [0.49, 0.51, 1.0]], np.float32)
+    save_mesh(str(tmp_path / "coloured.npz"), vertices, faces, colours)
+    save_mesh(str(tmp_path / "clay.npz"), vertices, faces)
+    with np.load(tmp_path / "coloured.npz") as data:
+        assert sorted(data.files) == ["colours", "faces", "vertices"]
+        assert data["colours"].dtype == np.uint8 and data["colours"].shape == (4, 3)
+        expected = np.rint(np.clip(colours, 0, 1) * 255).astype(np.uint8)
+        assert (data["colours"] == expected).all()
+        assert data["colours"][0].tolist() == [0, 255, 128]
+    with np.load(tmp_path / "clay.npz") as data:
+        assert sorted(data.files) == ["faces", "vertices"]
+    with pytest.raises(ValueError):
+        save_mesh(str(tmp_path / "wrong.npz"), vertices, faces, colours[:3])
+    assert not (tmp_path / "wrong.npz").exists()
 
 
 # ---------------------------------------------------------------- the long-lived worker, through WorkerJob
@@ -203,6 +225,36 @@ def test_two_jobs_in_a_row_run_in_one_worker_the_second_faster(jobs, picture, fi
     # the first job started the worker, imported PyTorch and loaded the model; the second did not
     assert second_seconds < first_seconds
     assert second[-1]["seconds"]["load"] < first[-1]["seconds"]["load"]
+
+
+def colour_result(jobs, request) -> tuple[dict, list[str], np.ndarray | None, int]:
+    """DONE, the result file's keys, its colours (or None) and its vertex count."""
+    job = jobs.WorkerJob()
+    job.start(request)
+    events = job.wait(timeout=300)
+    try:
+        assert events[-1]["event"] == "done", events[-1]
+        with np.load(events[-1]["output"]) as data:
+            colours = np.array(data["colours"]) if "colours" in data.files else None
+            return events[-1], sorted(data.files), colours, len(data["vertices"])
+    finally:
+        job.cleanup()
+
+
+def test_worker_result_has_no_colours_when_colour_is_off(jobs, picture, fixture_model):
+    done, keys, _, _ = colour_result(jobs, box_request(picture, fixture_model, colour=False, resolution=40))
+    assert keys == ["faces", "vertices"] and done["colour"] is False
+
+
+def test_worker_result_has_srgb_byte_colours_when_colour_is_on(jobs, picture, fixture_model):
+    """Fails while the engine returns no colours (Reconstruction.colours None)."""
+    done, keys, colours, n_vertices = colour_result(jobs, box_request(picture, fixture_model, colour=True,
+                                                                      resolution=40))
+    assert keys == ["colours", "faces", "vertices"], "colour on, but the worker wrote a clay mesh"
+    assert done["colour"] is True
+    assert colours.dtype == np.uint8 and colours.shape == (n_vertices, 3)
+    # the picture is one orange object (200, 80, 40) on transparency: its colours are orange-ish
+    assert (colours[:, 0].astype(int) > colours[:, 2]).mean() > 0.5
 
 
 def test_warm_up_loads_the_model_before_the_first_job(jobs, picture, fixture_model):

@@ -1,9 +1,10 @@
 """Image to mesh at 64..512 on a model, next to the references: `bench(...)` returns the report.
 
-For each image and resolution: the full image-to-mesh run (seconds per stage, decoder queries, the
-floor, peak memory, decoder throughput as a share of this machine's measured matmul peak), then the
-dense reference (where it fits) and the IM-NET-style reference (64^3 frame + full boundary cells)
-on the same latent, each with its time ratio to ours and its occupancy IoU against ours.
+For each image and resolution: the full image-to-mesh run (seconds per stage, colouring included
+and what it adds to the rest, decoder queries, the floor, peak memory, decoder throughput as a
+share of this machine's measured matmul peak), then the dense reference (where it fits) and the
+IM-NET-style reference (64^3 frame + full boundary cells) on the same latent, each with its time
+ratio to ours and its occupancy IoU against ours.
 """
 
 from __future__ import annotations
@@ -157,7 +158,10 @@ def summarize(rows: list[dict]) -> list[dict]:
         entry = {
             "resolution": n,
             "total_s": _mean([r["seconds"]["total"] for r in rs]),
-            "stages_s": {k: _mean([r["seconds"][k] for r in rs]) for k in ("load", "encode", "extract", "mesh")},
+            "stages_s": {k: _mean([r["seconds"].get(k, 0.0) for r in rs]) for k in ("load", "encode", "extract", "mesh", "colour")},
+            # what colouring adds to image to mesh without it, as a share (each image's own ratio)
+            "colour_share": _mean([r["seconds"].get("colour", 0.0) / (r["seconds"]["total"] - r["seconds"].get("colour", 0.0))
+                                   for r in rs]),
             "queries": _mean([r["decoder_queries"] for r in rs]),
             "floor": _mean([r["floor"] for r in rs if r["floor"]]),
             "queries_over_floor": _mean([r["queries_over_floor"] for r in rs if r["queries_over_floor"]]),
@@ -185,9 +189,9 @@ def format_table(report: dict) -> str:
     with_int8 = any("int8" in s for s in report["summary"])
     lines = [f"imdec bench, {report['date']}, {report['machine']} ({report['device']}), model {report['model']}, "
              f"{len(report['images'])} images; matmul peak {report['matmul_peak_gflops']} GFLOPS",
-             "", "| res | image to mesh (s) | encode | extract | mesh | queries | floor | q/floor | peak RSS MB "
+             "", "| res | image to mesh (s) | encode | extract | mesh | colour (+%) | queries | floor | q/floor | peak RSS MB "
              "| % of peak | dense s (x ours, IoU) | IM-NET s (x ours, IoU) |" + (" int8 decoder |" if with_int8 else ""),
-             "|" + "---|" * (12 + with_int8)]
+             "|" + "---|" * (13 + with_int8)]
     for s in report["summary"]:
         refs = []
         for ref in ("dense", "imnet"):
@@ -196,6 +200,6 @@ def format_table(report: dict) -> str:
         if "int8" in s:
             refs.append(f"{s['int8']['time_ratio']:.2f}x time, IoU {fmt(s['int8']['min_iou_vs_ours'], '.4f')}")
         lines.append(f"| {s['resolution']} | {s['total_s']:.3f} | {s['stages_s']['encode']:.3f} | {s['stages_s']['extract']:.3f} "
-                     f"| {s['stages_s']['mesh']:.3f} | {s['queries']:.0f} | {fmt(s['floor'], '.0f')} | {fmt(s['queries_over_floor'], '.2f')} "
+                     f"| {s['stages_s']['mesh']:.3f} | {s['stages_s']['colour']:.3f} (+{100 * s['colour_share']:.0f}%) | {s['queries']:.0f} | {fmt(s['floor'], '.0f')} | {fmt(s['queries_over_floor'], '.2f')} "
                      f"| {s['peak_rss_mb']:.0f} | {100 * s['share_of_matmul_peak']:.0f}% | " + " | ".join(refs) + " |")
     return "\n".join(lines)

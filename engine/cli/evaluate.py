@@ -28,6 +28,9 @@ def add_arguments(p) -> None:
     p.add_argument("--no-baselines", action="store_true")
     p.add_argument("--silhouette", type=int, default=0, metavar="PIXELS",
                    help="local models: carve what the picture shows as background, its mask grown by PIXELS (0: off)")
+    p.add_argument("--colours", action="store_true",
+                   help="measure the vertex colours instead (engine.evaluation.colours): the coloured mesh "
+                        "rendered flat against the picture, per category")
     p.add_argument("--device", default="auto", choices=DEVICES)
     p.add_argument("--out", default="", help="also write the report to this JSON file")
     p.add_argument("--store", action="store_true", help="store the figures in the model's checkpoint file")
@@ -40,6 +43,8 @@ def run(args) -> int:
     from ..evaluation import evaluate, format_table, store_report
     from . import command_line, comma_list
 
+    if args.colours:
+        return run_colours(args)
     held_out = args.families == "held-out"
     if held_out and args.store:
         raise InputError("--store keeps the checkpoint's full test report; "
@@ -55,4 +60,20 @@ def run(args) -> int:
     if args.store:
         store_report(args.model, report)
     print(json.dumps(report) if args.json else format_table(report))
+    return 0
+
+
+def run_colours(args) -> int:
+    from ..errors import InputError
+    from ..evaluation.colours import evaluate_colours, format_colour_table
+    from . import command_line, comma_list
+
+    if args.store or args.families != "all":
+        raise InputError("--colours measures all families and writes its report with --out, not --store")
+    report = evaluate_colours(args.model, comma_list(args.categories), shapes=args.shapes,
+                              resolution=args.mesh_resolution, device=args.device, command=command_line())
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump(report, f, indent=1)
+    print(json.dumps(report) if args.json else format_colour_table(report))
     return 0

@@ -26,6 +26,7 @@ def add_arguments(p) -> None:
                         "(-o chair --format ply writes chair.ply); default: from -o's suffix, else obj")
     p.add_argument("--method", choices=["adaptive", "dense", "imnet"], default="adaptive",
                    help="grid evaluation: coarse-to-fine (default) or the dense/IM-NET references")
+    p.add_argument("--no-colour", action="store_true", help="write clay: no vertex colours from the picture")
     p.add_argument("--json", action="store_true", help="print one JSON object per image on stdout")
 
 
@@ -51,7 +52,8 @@ def run(args) -> int:
     from . import print_json
 
     requests = [ReconstructionRequest(image=image, model=args.model, resolution=args.resolution,
-                                      threshold=args.threshold, device=args.device) for image in args.images]
+                                      threshold=args.threshold, device=args.device, colour=not args.no_colour)
+                for image in args.images]
     # everything that can be checked up front is, so a bad call writes nothing
     requests[0].validate()
     pick_device(args.device)
@@ -66,7 +68,9 @@ def run(args) -> int:
     for request, path in zip(requests, paths):
         try:
             result = reconstruct_request(request, method=args.method)
-            write_mesh(path, result.vertices, result.faces, args.format)
+            if not request.colour:
+                result.colours = None  # --no-colour writes clay whatever the engine returns
+            write_mesh(path, result.vertices, result.faces, args.format, colours=result.colours)
         except InputError as exc:
             if len(requests) == 1:
                 raise
@@ -77,6 +81,7 @@ def run(args) -> int:
         if args.json:
             print_json(result.to_json())
         else:
-            print(f"{request.image} -> {path} ({len(result.vertices)} vertices, {len(result.faces)} faces, "
-                  f"{result.seconds['total']:.2f} s)")
+            coloured = ", coloured" if result.colours is not None else ""
+            print(f"{request.image} -> {path} ({len(result.vertices)} vertices, {len(result.faces)} faces"
+                  f"{coloured}, {result.seconds['total']:.2f} s)")
     return 2 if failures else 0

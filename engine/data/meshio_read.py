@@ -1,9 +1,12 @@
 """Mesh readers (pure numpy): OBJ, PLY (ascii / binary), OFF and GLB (glTF 2.0 binary).
 
     vertices, faces = read_mesh(path)   # float32 [V,3], int64 [F,3] (polygons fan-triangulated)
+    vertices, faces, colours = read_mesh_colours(path)  # colours: float32 [V,3] sRGB in 0..1, or None
 
-Only geometry is read (positions and faces); everything else is ignored. Files that cannot be
-read raise ValueError with a one-line message. No axis conversion happens here (see meshes.py).
+Only positions, faces and per-vertex colours are read; everything else is ignored. Colours come from
+PLY `red green blue` (or `diffuse_*`) vertex properties, OBJ `v x y z r g b` lines and glTF COLOR_0
+(linear, turned into sRGB); a file that colours only some of its vertices has none. Files that cannot
+be read raise ValueError with a one-line message. No axis conversion happens here (see meshes.py).
 """
 
 from __future__ import annotations
@@ -15,11 +18,28 @@ from pathlib import Path
 
 import numpy as np
 
+from ..mesh_files import linear_to_srgb
+
 MESH_SUFFIXES = (".obj", ".ply", ".off", ".glb")
 
 
 def read_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read a triangle mesh; the format comes from the suffix."""
+    v, f, _ = _read(path)
+    return v, f
+
+
+def read_mesh_colours(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Read a triangle mesh and its vertex colours (float32 [V,3] sRGB in 0..1, None where the file has none)."""
+    v, f, c = _read(path)
+    try:
+        return v, f, _check_colours(c, len(v))
+    except ValueError as e:
+        raise ValueError(f"{Path(path).name}: {e}") from None
+
+
+def _read(path: str | os.PathLike):
+    """(vertices, faces) checked, and the colours as the file has them (unchecked, or None)."""
     path = Path(path)
     suffix = path.suffix.lower()
     readers = {".obj": read_obj, ".ply": read_ply, ".off": read_off, ".glb": read_glb}
@@ -30,12 +50,12 @@ def read_mesh(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     except OSError as e:
         raise ValueError(f"{path}: cannot read file ({e.strerror or e})") from None
     try:
-        v, f = readers[suffix](data)
+        v, f, c = readers[suffix](data)
     except ValueError as e:
         raise ValueError(f"{path.name}: {e}") from None
     except (IndexError, KeyError, TypeError, struct.error, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{path.name}: malformed {suffix[1:].upper()} file ({type(e).__name__}: {e})") from None
-    return _check(v, f)
+    return (*_check(v, f), c)
 
 
 def _check(v, f) -> tuple[np.ndarray, np.ndarray]:
@@ -50,6 +70,17 @@ def _check(v, f) -> tuple[np.ndarray, np.ndarray]:
     return v, f
 
 
+def _check_colours(c, count: int) -> np.ndarray | None:
+    if c is None:
+        return None
+    c = np.asarray(c, np.float64).reshape(-1, 3)
+    if len(c) != count:
+        raise ValueError(f"{len(c)} vertex colours for {count} vertices")
+    if not np.isfinite(c).all():
+        raise ValueError("non-finite vertex colours")
+    return np.clip(c, 0.0, 1.0).astype(np.float32)
+
+
 def _fan(polys) -> np.ndarray:
     tris = [(p[0], p[i], p[i + 1]) for p in polys for i in range(1, len(p) - 1)]
     return np.asarray(tris, np.int64).reshape(-1, 3)
@@ -57,13 +88,15 @@ def _fan(polys) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------------
 def read_obj(data: bytes):
-    verts, polys = [], []
+    """(vertices, faces, colours or None) of an OBJ file (as every reader here)."""
+    verts, rgb, polys = [], [], []
     for line in data.decode("utf-8", errors="replace").splitlines():
         parts = line.split()
         if not parts:
             continue
         if parts[0] == "v":
             verts.append([float(x) for x in parts[1:4]])
+            rgb.append(_obj_colour(parts[4:7]))
         elif parts[0] == "f":
             idx = []
             for tok in parts[1:]:
@@ -73,7 +106,20 @@ def read_obj(data: bytes):
                 polys.append(idx)
     if not verts:
         raise ValueError("no vertices ('v' lines) in the OBJ file")
-    return np.asarray(verts, np.float64), _fan(polys)
+    colours = None
+    if all(c is not None for c in rgb):  # coloured on only some lines: none
+        colours = np.asarray(rgb, np.float64)
+        if colours.max() > 1.0:  # written as 0..255
+            colours /= 255.0
+    return np.asarray(verts, np.float64), _fan(polys), colours
+
+
+def _obj_colour(tokens: list[str]) -> list[float] | None:
+    """The `r g b` after a vertex's x y z, None where there are not three numbers."""
+    try:
+        return [float(x) for x in tokens] if len(tokens) == 3 else None
+    except ValueError:
+        return None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -100,7 +146,7 @@ def read_off(data: bytes):
         tok = rest[nv + i].split()
         n = int(tok[0])
         polys.append([int(x) for x in tok[1 : 1 + n]])
-    return verts, _fan(polys)
+    return verts, _fan(polys), None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -150,7 +196,7 @@ def _ply_header(data: bytes):
 def _ply_ascii(body: bytes, elements):
     tokens = body.split()
     pos = 0
-    verts = faces = None
+    mesh = dict.fromkeys(("vertices", "faces", "colours"))
     for name, count, props in elements:
         rows = []
         for _ in range(count):
@@ -164,28 +210,28 @@ def _ply_ascii(body: bytes, elements):
                     row.append([int(float(x)) for x in tokens[pos + 1 : pos + 1 + n]])
                     pos += 1 + n
             rows.append(row)
-        verts, faces = _ply_collect(name, props, rows, verts, faces)
-    return verts, faces
+        _ply_collect(name, props, rows, mesh)
+    return mesh["vertices"], mesh["faces"], mesh["colours"]
 
 
 def _ply_binary(body: bytes, elements, bo: str):
     pos = 0
-    verts = faces = None
+    mesh = dict.fromkeys(("vertices", "faces", "colours"))
     for name, count, props in elements:
         if all(lt is None for _, _, lt in props):
             arr, pos = _ply_fixed_rows(body, pos, count, props, bo)
             if name == "vertex":
-                verts = np.stack([arr["x"], arr["y"], arr["z"]], 1).astype(np.float64)
+                _ply_vertices(props, lambda p: arr[p], mesh)
             continue
         polys, end = _ply_constant_lists(body, pos, count, props, bo)
         if polys is not None:
             pos = end
             if name == "face":
-                faces = _fan(polys) if polys.shape[1] != 3 else polys
+                mesh["faces"] = _fan(polys) if polys.shape[1] != 3 else polys
             continue
         rows, pos = _ply_binary_rows(body, pos, count, props, bo)
-        verts, faces = _ply_collect(name, props, rows, verts, faces)
-    return verts, faces
+        _ply_collect(name, props, rows, mesh)
+    return mesh["vertices"], mesh["faces"], mesh["colours"]
 
 
 def _ply_fixed_rows(body: bytes, pos: int, count: int, props, bo: str):
@@ -228,18 +274,33 @@ def _ply_binary_rows(body: bytes, pos: int, count: int, props, bo: str):
     return rows, pos
 
 
-def _ply_collect(name, props, rows, verts, faces):
+def _ply_collect(name, props, rows, mesh: dict) -> None:
+    """Store an element read row by row in `mesh` (vertices, faces, colours)."""
     names = [p for p, _, _ in props]
     if name == "vertex":
-        ix = [names.index(c) for c in ("x", "y", "z")]
-        verts = np.array([[r[i] for i in ix] for r in rows], np.float64).reshape(-1, 3)
+        column = {p: i for i, p in enumerate(names)}
+        _ply_vertices(props, lambda p: np.array([r[column[p]] for r in rows], np.float64), mesh)
     elif name == "face":
         key = next((i for i, (p, _, lt) in enumerate(props) if lt is not None
                     and p in ("vertex_indices", "vertex_index")), None)
         if key is None:
             key = next(i for i, (_, _, lt) in enumerate(props) if lt is not None)
-        faces = _fan([r[key] for r in rows])
-    return verts, faces
+        mesh["faces"] = _fan([r[key] for r in rows])
+
+
+_PLY_COLOURS = (("red", "green", "blue"), ("diffuse_red", "diffuse_green", "diffuse_blue"))
+
+
+def _ply_vertices(props, column, mesh: dict) -> None:
+    """Store the vertex element's positions and colours (integers scaled by their type's maximum, floats
+    as they are) in `mesh`; column(name) is one property's values."""
+    types = {p: t for p, t, lt in props if lt is None}
+    mesh["vertices"] = np.stack([column(c) for c in ("x", "y", "z")], 1).astype(np.float64).reshape(-1, 3)
+    names = next((n for n in _PLY_COLOURS if all(p in types for p in n)), None)
+    if names is not None:
+        t = np.dtype(types[names[0]])
+        scale = float(np.iinfo(t).max) if t.kind in "iu" else 1.0
+        mesh["colours"] = np.stack([column(p) for p in names], 1).astype(np.float64).reshape(-1, 3) / scale
 
 
 # ----------------------------------------------------------------------------------------------
@@ -267,23 +328,25 @@ def _node_matrix(node) -> np.ndarray:
 def read_glb(data: bytes):
     gltf, binary = _glb_chunks(data)
     _check_gltf(gltf)
-    all_v, all_f = [], []
+    all_v, all_f, all_c = [], [], []
     offset = 0
     for matrix, mesh in _scene_meshes(gltf):
         for prim in gltf["meshes"][mesh].get("primitives", []):
             triangles = _primitive_triangles(gltf, binary, prim)
             if triangles is None:
                 continue
-            v, f = triangles
+            v, f, c = triangles
             v = v @ matrix[:3, :3].T + matrix[:3, 3]
             if np.linalg.det(matrix[:3, :3]) < 0:
                 f = f[:, ::-1]
             all_v.append(v)
             all_f.append(f + offset)
+            all_c.append(c)
             offset += len(v)
     if not all_v:
         raise ValueError("GLB has no triangle meshes in its scene")
-    return np.concatenate(all_v), np.concatenate(all_f)
+    colours = None if any(c is None for c in all_c) else np.concatenate(all_c)  # some primitives coloured: none
+    return np.concatenate(all_v), np.concatenate(all_f), colours
 
 
 def _glb_chunks(data: bytes) -> tuple[dict, bytes]:
@@ -361,7 +424,8 @@ def _node_meshes(gltf: dict, index: int, parent: np.ndarray):
 
 
 def _primitive_triangles(gltf: dict, binary: bytes, prim: dict):
-    """(positions [V,3], triangles [F,3]) of a triangle, strip or fan primitive; None for other modes."""
+    """(positions [V,3], triangles [F,3], sRGB colours [V,3] or None) of a triangle, strip or fan
+    primitive; None for other modes."""
     mode = prim.get("mode", 4)
     if mode not in (4, 5, 6) or "POSITION" not in prim.get("attributes", {}):
         return None
@@ -374,4 +438,18 @@ def _primitive_triangles(gltf: dict, binary: bytes, prim: dict):
                       for i in range(len(idx) - 2)], np.int64).reshape(-1, 3)
     else:  # fan
         f = np.array([(idx[0], idx[i], idx[i + 1]) for i in range(1, len(idx) - 1)], np.int64).reshape(-1, 3)
-    return v, f
+    return v, f, _primitive_colours(gltf, binary, prim, len(v))
+
+
+def _primitive_colours(gltf: dict, binary: bytes, prim: dict, count: int) -> np.ndarray | None:
+    """COLOR_0 (VEC3 or VEC4; float, or unsigned byte / short in 0..max) as sRGB [count, 3], or None."""
+    if "COLOR_0" not in prim["attributes"]:
+        return None
+    i = prim["attributes"]["COLOR_0"]
+    acc = gltf["accessors"][i]
+    linear = _accessor(gltf, binary, i)[:, :3]
+    if acc["componentType"] != 5126 and not acc.get("normalized"):  # glTF requires normalized; some omit it
+        linear = linear / float(np.iinfo(_GL_TYPES[acc["componentType"]]).max)
+    if linear.shape != (count, 3):
+        raise ValueError(f"COLOR_0 has {len(linear)} {acc['type']} values for {count} vertices (need VEC3 or VEC4)")
+    return linear_to_srgb(np.clip(linear, 0.0, 1.0))

@@ -102,12 +102,12 @@ def mesh_pieces(vertices: np.ndarray, faces: np.ndarray, min_faces: int = 8) -> 
 METRIC_NAMES = ("iou", "chamfer_l1", "fscore@0.01", "fscore@0.02", "normal_consistency", "pieces", "true_pieces")
 
 
-def summarize(rows: list[dict], key: str = "category") -> dict:
+def summarize(rows: list[dict], key: str = "category", metrics: tuple[str, ...] = METRIC_NAMES) -> dict:
     """Mean of each metric per category and overall (the mean over categories)."""
     groups: dict[str, list[dict]] = {}
     for row in rows:
         groups.setdefault(row[key], []).append(row)
-    names = [m for m in METRIC_NAMES if all(m in r for r in rows)]  # reports from before `pieces` lack it
+    names = [m for m in metrics if all(m in r for r in rows)]  # reports from before `pieces` lack it
     table = {name: {m: float(np.mean([r[m] for r in rs])) for m in names} | {"shapes": len(rs)}
              for name, rs in sorted(groups.items())}
     if table:
