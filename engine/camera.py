@@ -50,6 +50,9 @@ class ImageCamera:
     def __len__(self) -> int:
         return self.azimuth.shape[0]
 
+    def to(self, device) -> "ImageCamera":
+        return ImageCamera(*(getattr(self, f.name).to(device) for f in dataclasses.fields(self)))
+
     def direction(self) -> torch.Tensor:
         """[B, 3] unit vector from the origin to the eye."""
         return view_direction(self.azimuth, self.elevation)

@@ -202,17 +202,19 @@ class IMDecNet(nn.Module):
 
     @torch.no_grad()
     def point_fn(self, images: torch.Tensor, dtype: torch.dtype | None = None, int8: bool = False,
-                 silhouette: int = 0) -> Callable[[torch.Tensor], torch.Tensor]:
+                 silhouette: int = 0, camera: ImageCamera | None = None,
+                 global_only: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
         """One prepared image [1, C, S, S] -> points [M, 3] -> float32 logits [M], for grid
-        extraction: the encoder runs once, the decoders per call. `silhouette` > 0 (local models):
-        points that the predicted camera puts outside the object's mask, grown by that many
-        pixels, are outside whatever the decoders say."""
-        if self.local is None:
+        extraction: the encoder runs once, the decoders per call. Local models: `camera` places
+        the points in the picture (default: the camera head's); `global_only` leaves the local
+        stream out; `silhouette` > 0: points that the camera puts outside the object's mask, grown
+        by that many pixels, are outside whatever the decoders say."""
+        if self.local is None or global_only:
             return self.decoder.point_fn(self.encoder(images)[0], dtype, int8=int8)
         from .local import silhouette_fn
 
         z, maps, pooled = self.encoder.features(images)
-        camera = ImageCamera.from_vector(self.camera_head(pooled))
+        camera = ImageCamera.from_vector(self.camera_head(pooled)) if camera is None else camera
         global_fn = self.decoder.point_fn(z[0], dtype, int8=int8)
         local_fn = self.local.point_fn(self.pixel_features(maps), images, camera, dtype)
         if silhouette <= 0:

@@ -43,6 +43,15 @@ def test_the_local_models_point_fn_equals_its_batched_forward():
     assert camera.shape == (1, 7)
     assert torch.allclose(full[0], bound, atol=1e-5)
     assert (full - global_only).abs().max() > 1e-3  # the local stream adds something
+    with torch.no_grad():
+        assert torch.allclose(net.point_fn(images, global_only=True)(points[0]), global_only[0], atol=1e-5)
+        # a given camera replaces the head's: the head's own camera gives the same field, another one does not
+        from engine.camera import ImageCamera
+
+        head = ImageCamera.from_vector(camera)
+        assert torch.allclose(net.point_fn(images, camera=head)(points[0]), bound, atol=1e-5)
+        turned = ImageCamera(head.azimuth + 1.0, head.elevation, head.distance, head.focal, head.origin)
+        assert (net.point_fn(images, camera=turned)(points[0]) - bound).abs().max() > 1e-4
 
 
 def test_a_new_local_stream_starts_silent_so_it_can_grow_from_a_global_model():

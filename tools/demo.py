@@ -3,12 +3,13 @@
 
     python tools/demo.py [--image docs/samples/chair.png] [--model NAME_OR_PATH] [--resolution 128]
                          [--out out] [--engine auto|workbench|cycles|eevee] [--zip dist/imdec-....zip]
+                         [--no-colour]
 
 By default the add-on is loaded straight from this repository (as the package `imdec`); with --zip
 the built extension is installed with Blender's own installer into a scratch user folder instead.
-Writes OUT/demo.blend, OUT/demo.obj (engine.mesh_files, the engine's normalised frame: Z up, front -Y)
-and OUT/demo.png (512x512, camera in front, to the left and above the object), and prints one JSON
-line with the timings. Exit status 0 on success, 2 when the reconstruction reports an error.
+Writes OUT/demo.blend, OUT/demo.obj (engine.mesh_files, the engine's normalised frame: Z up, front -Y,
+with the vertex colours unless --no-colour) and OUT/demo.png (512x512, camera in front, to the left
+and above the object), and prints one JSON line with the timings. Exit status 0 on success, 2 when the reconstruction reports an error.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ def parse_args(argv=None):
     p.add_argument("--threshold", type=float, default=0.5)
     p.add_argument("--device", default="AUTO", choices=("AUTO", "CPU", "CUDA"))
     p.add_argument("--out", default=str(ROOT / "out"))
+    p.add_argument("--no-colour", action="store_true", help="clay: no colours from the picture")
     p.add_argument("--engine", default="auto", choices=("auto", "workbench", "cycles", "eevee"),
                    help="renderer: auto tries Workbench, then Cycles on the CPU")
     p.add_argument("--zip", help="install this built extension zip instead of loading the add-on from the repository")
@@ -94,14 +96,16 @@ def setup_render(bpy, obj, out_png: Path, engine: str):
         scene.world = bpy.data.worlds.new("Demo World")
     scene.world.color = (0.8, 0.82, 0.85)
 
-    mat = bpy.data.materials.new("Demo Clay")
-    mat.diffuse_color = (0.8, 0.55, 0.4, 1.0)
-    mat.use_nodes = True
-    bsdf = mat.node_tree.nodes.get("Principled BSDF")
-    if bsdf is not None:
-        bsdf.inputs["Base Color"].default_value = (0.8, 0.55, 0.4, 1.0)
-        bsdf.inputs["Roughness"].default_value = 0.6
-    obj.data.materials.append(mat)
+    coloured = len(obj.data.color_attributes) > 0
+    if not coloured:  # clay: the add-on's own colour material shows the picture's colours otherwise
+        mat = bpy.data.materials.new("Demo Clay")
+        mat.diffuse_color = (0.8, 0.55, 0.4, 1.0)
+        mat.use_nodes = True
+        bsdf = mat.node_tree.nodes.get("Principled BSDF")
+        if bsdf is not None:
+            bsdf.inputs["Base Color"].default_value = (0.8, 0.55, 0.4, 1.0)
+            bsdf.inputs["Roughness"].default_value = 0.6
+        obj.data.materials.append(mat)
 
     render = scene.render
     render.resolution_x = render.resolution_y = 512
@@ -110,11 +114,12 @@ def setup_render(bpy, obj, out_png: Path, engine: str):
     render.image_settings.color_mode = 'RGBA'
     render.filepath = str(out_png)
     render.film_transparent = False
+    scene.view_settings.view_transform = 'Standard'  # the picture's sRGB colours as they are (AgX dulls them)
     if engine == "workbench":
         render.engine = 'BLENDER_WORKBENCH'
         shading = scene.display.shading
         shading.light = 'STUDIO'
-        shading.color_type = 'MATERIAL'
+        shading.color_type = 'VERTEX' if coloured else 'MATERIAL'  # 'VERTEX' is the UI's "Attribute"
         shading.show_cavity = True
         shading.show_shadows = True
         scene.display.render_aa = '8'
@@ -144,7 +149,9 @@ def render_png(bpy, obj, out_png: Path, engine: str) -> str:
                 out_png.unlink()
             for o in [o for o in bpy.data.objects if o.name.startswith("Demo ")]:
                 bpy.data.objects.remove(o, do_unlink=True)
-            obj.data.materials.clear()
+            for slot, material in reversed(list(enumerate(obj.data.materials))):
+                if material is not None and material.name.startswith("Demo "):
+                    obj.data.materials.pop(index=slot)
             setup_render(bpy, obj, out_png, name)
             bpy.ops.render.render(write_still=True)
             if out_png.is_file() and out_png.stat().st_size > 0:
@@ -153,6 +160,18 @@ def render_png(bpy, obj, out_png: Path, engine: str) -> str:
         except Exception as exc:  # e.g. no GPU context for Workbench/EEVEE in a headless process
             errors.append(f"{name}: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
     raise RuntimeError("rendering failed: " + "; ".join(errors))
+
+
+def vertex_colours(mesh):
+    """The mesh's sRGB vertex colours [V, 3] from its active colour attribute, or None (clay)."""
+    import numpy as np
+
+    attribute = mesh.color_attributes.active_color
+    if attribute is None or attribute.domain != 'POINT':
+        return None
+    rgba = np.empty(4 * len(mesh.vertices), np.float32)
+    attribute.data.foreach_get("color_srgb", rgba)
+    return rgba.reshape(-1, 4)[:, :3]
 
 
 def main(argv=None) -> int:
@@ -174,7 +193,8 @@ def main(argv=None) -> int:
     t = time.perf_counter()
     try:
         bpy.ops.imdec.reconstruct(filepath=str(image.resolve()), resolution=args.resolution,
-                                  threshold=args.threshold, model=args.model, device=args.device)
+                                  threshold=args.threshold, model=args.model, device=args.device,
+                                  colour=not args.no_colour)
     except RuntimeError as exc:
         print(f"demo: error: {str(exc).strip().removeprefix('Error: ')}", file=sys.stderr)
         return 2
@@ -190,7 +210,7 @@ def main(argv=None) -> int:
     corners = np.empty(len(mesh.loops), np.int32)
     mesh.loops.foreach_get("vertex_index", corners)
     meshio = sys.modules.get(module + ".engine.mesh_files") or importlib.import_module(module + ".engine.mesh_files")
-    meshio.write_mesh(out / "demo.obj", co.reshape(-1, 3), corners.reshape(-1, 3))
+    meshio.write_mesh(out / "demo.obj", co.reshape(-1, 3), corners.reshape(-1, 3), colours=vertex_colours(mesh))
     timings["write_obj"] = time.perf_counter() - t
 
     t = time.perf_counter()

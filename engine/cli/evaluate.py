@@ -28,6 +28,9 @@ def add_arguments(p) -> None:
     p.add_argument("--no-baselines", action="store_true")
     p.add_argument("--silhouette", type=int, default=0, metavar="PIXELS",
                    help="local models: carve what the picture shows as background, its mask grown by PIXELS (0: off)")
+    p.add_argument("--camera", default="head", choices=["head", "fitted"],
+                   help="local models: place the query points with the camera head's camera, or with the "
+                        "camera fitted to the global stream's coarse mesh (as colouring does)")
     p.add_argument("--colours", action="store_true",
                    help="measure the vertex colours instead (engine.evaluation.colours): the coloured mesh "
                         "rendered flat against the picture, per category")
@@ -53,7 +56,7 @@ def run(args) -> int:
                       mesh_resolution=args.mesh_resolution, iou_points=args.iou_points,
                       surface_samples=args.surface_samples, baselines=not args.no_baselines, device=args.device,
                       command=command_line(), families=HELD_OUT_FAMILIES if held_out else None,
-                      silhouette=args.silhouette)
+                      silhouette=args.silhouette, camera=args.camera)
     if args.out:
         with open(args.out, "w") as f:
             json.dump(report, f, indent=1)

@@ -45,12 +45,14 @@ def held_out_views(source, split: str, per_category: int, families: dict | None 
 def evaluate(model: str = "", categories: Sequence[str] = (), shapes: int = 20, baseline_shapes: int = 100,
              mesh_resolution: int = 128, iou_points: int = M.IOU_POINTS, surface_samples: int = M.SURFACE_SAMPLES,
              baselines: bool = True, device: str = "auto", command: str = "", families: dict | None = None,
-             silhouette: int = 0) -> dict:
+             silhouette: int = 0, camera: str = "head") -> dict:
     """The report: per-category and overall metrics of the model (and of the baselines) on
     `shapes` test shapes per category (default: the model's procedural categories). `families`
     ({category: (family, ...)}, e.g. data.families.HELD_OUT_FAMILIES): only those families' test
     shapes, in the categories that have some; the baselines draw on the other training shapes.
-    `silhouette` > 0: carve what the picture shows as background (local models; IMDecNet.point_fn)."""
+    `silhouette` > 0: carve what the picture shows as background (local models; IMDecNet.point_fn).
+    `camera` (local models): "head" places the points with the camera head's camera, "fitted" with
+    the camera fitted to the global stream's mesh (fitted_camera)."""
     from ..checkpoint import load_model
     from ..data import shapes as procedural
     from ..data.samples import SampleSource
@@ -76,7 +78,7 @@ def evaluate(model: str = "", categories: Sequence[str] = (), shapes: int = 20, 
     total = shapes * len(cats)
     for k, (cat, seed, shape, batch, image) in enumerate(held_out_views(source, "test", shapes, families)):
         case = Case(cat, seed, batch.occupancy(points[None])[0], true_meshes.get(cat, seed, shape), surface_samples)
-        rows["imdec"].append(case.score(*predict(net, image, points, mesh_resolution, device, silhouette)))
+        rows["imdec"].append(case.score(*predict(net, image, points, mesh_resolution, device, silhouette, camera)))
         if reference is not None:
             rows["mean_shape"].append(case.score(*reference.mean_shape(cat, points)))
             r_cat, r_seed = reference.retrieve(image)
@@ -89,7 +91,7 @@ def evaluate(model: str = "", categories: Sequence[str] = (), shapes: int = 20, 
     return {
         "model": meta["name"], "split": "test", "shapes_per_category": shapes,
         **({"families": {c: list(families[c]) for c in cats}} if families is not None else {}),
-        "mesh_resolution": mesh_resolution, "iou_points": iou_points, "silhouette": silhouette,
+        "mesh_resolution": mesh_resolution, "iou_points": iou_points, "silhouette": silhouette, "camera": camera,
         "surface_samples": surface_samples, "baseline_training_shapes": baseline_shapes,
         "command": command or "engine.evaluation.evaluate", "seconds": round(time.time() - t0, 1),
         "date": time.strftime("%Y-%m-%d"),
@@ -127,13 +129,27 @@ class Case:
         return row
 
 
-def predict(net, image: torch.Tensor, points: torch.Tensor, resolution: int, device, silhouette: int = 0) -> tuple:
+def fitted_camera(net, image: torch.Tensor):
+    """The camera that fits the global stream's coarse (64^3) mesh to the image's mask
+    (engine.colour.camera_fit): for a local model, in place of its camera head's."""
+    from ..colour import fit_camera
+    from ..extract import extract_mesh
+
+    coarse = extract_mesh(net.point_fn(image[None], global_only=True), 64, 0.0, device=image.device)
+    if len(coarse.faces) == 0:
+        return None
+    return fit_camera(coarse.vertices, image[3].cpu())[0].to(image.device)
+
+
+def predict(net, image: torch.Tensor, points: torch.Tensor, resolution: int, device, silhouette: int = 0,
+            camera: str = "head") -> tuple:
     """The model's occupancy at `points` and its mesh at `resolution`, from one image (`silhouette`:
-    see IMDecNet.point_fn)."""
+    see IMDecNet.point_fn; `camera`, local models: "head" or "fitted", see fitted_camera)."""
     from ..extract import extract_mesh
 
     with torch.inference_mode():
-        fn = net.point_fn(image[None], silhouette=silhouette)
+        placed = fitted_camera(net, image) if camera == "fitted" and net.local is not None else None
+        fn = net.point_fn(image[None], silhouette=silhouette, camera=placed)
         occupancy = in_chunks(fn, points) > 0
         extraction = extract_mesh(fn, resolution, 0.0, device=device)
     return occupancy, (extraction.vertices, extraction.faces)
