@@ -187,7 +187,7 @@ def run(request: ReconstructionRequest, tag: dict | None = None) -> dict:
     if 0 < request.preview < request.resolution and send_preview(request, tag):
         progress = ProgressThrottle(0.2, 0.8, tag=tag)
     result = reconstruct_request(request, progress=progress)
-    save_mesh(request.output, result.vertices, result.faces, result.colours if request.colour else None)
+    save_mesh(request.output, result.vertices, result.faces, result.colours)
     info = result.to_json()
     info["output"] = request.output
     return info

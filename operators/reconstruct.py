@@ -164,8 +164,7 @@ class IMDEC_OT_reconstruct(bpy.types.Operator):
             image = source.path if source.path else sources.image_pixels(source.image)
             request = dataclasses.replace(request, image=image, image_name=source.label)
             result = reconstruct_request(request, progress=self._progress_callback(context))
-            colours = getattr(result, "colours", None) if request.colour else None
-            obj = meshes.build_object(context, source.name, result.vertices, result.faces, colours=colours)
+            obj = meshes.build_object(context, source.name, result.vertices, result.faces, colours=result.colours)
         except (InputError, sources.SourceError, meshes.MeshError) as exc:
             return self._failed(str(exc))
         except Exception as exc:  # internal error: one line in the report, the traceback in the console

@@ -350,6 +350,45 @@ def given_colours(bpy) -> dict:
     return out
 
 
+def imported_colours(bpy, workdir: str) -> dict:
+    """The engine's coloured PLY, GLB and OBJ files read by Blender's own importers: per format, the
+    largest difference between the colours given and the sRGB colours Blender shows."""
+    import importlib
+
+    import numpy as np
+
+    mesh_files = importlib.import_module(MODULE + ".engine.mesh_files")
+    vertices = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], np.float32)
+    faces = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]], np.int32)
+    colours = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.5, 0.25, 0.75]], np.float32)
+    # the files are in Blender's frame (GLB converted to glTF's Y up, which its importer undoes)
+    importers = {"ply": bpy.ops.wm.ply_import, "glb": bpy.ops.import_scene.gltf,
+                 "obj": lambda filepath: bpy.ops.wm.obj_import(filepath=filepath, forward_axis='Y', up_axis='Z')}
+    out = {}
+    for fmt, importer in importers.items():
+        path = os.path.join(workdir, f"coloured.{fmt}")
+        mesh_files.write_mesh(path, vertices, faces, colours=colours)
+        before = set(bpy.data.objects)
+        importer(filepath=path)
+        new = [o for o in bpy.data.objects if o not in before and o.type == 'MESH']
+        attr = new[0].data.color_attributes[0]
+        rgba = np.empty(4 * len(attr.data), np.float32)
+        attr.data.foreach_get("color_srgb", rgba)
+        rgb = rgba.reshape(-1, 4)[:, :3]
+        # the importers may weld, reorder or split vertices: compare each shown colour with the given
+        # colour of the vertex at the same position
+        corners = np.empty(len(new[0].data.loops), np.int32)
+        new[0].data.loops.foreach_get("vertex_index", corners)
+        co = np.empty(3 * len(new[0].data.vertices), np.float32)
+        new[0].data.vertices.foreach_get("co", co)
+        where = co.reshape(-1, 3)[corners] if attr.domain == 'CORNER' else co.reshape(-1, 3)
+        nearest = np.linalg.norm(where[:, None] - vertices[None], axis=-1).argmin(1)
+        out[fmt] = {"domain": attr.domain, "max_error": float(np.abs(rgb - colours[nearest]).max())}
+        for obj in new:
+            bpy.data.objects.remove(obj, do_unlink=True)
+    return out
+
+
 def big_mesh(bpy, triangles: int = 1_000_000) -> dict:
     """Time the operator's mesh building on a closed torus of `triangles` triangles."""
     import importlib
@@ -421,6 +460,7 @@ def scenario_addon(args) -> dict:
     steps.run("colour_on", call_operator, bpy, filepath=chair, model=args.model, resolution=48, colour=True)
     steps.run("colour_off", call_operator, bpy, filepath=chair, model=args.model, resolution=48, colour=False)
     steps.run("given_colours", given_colours, bpy)
+    steps.run("imported_colours", imported_colours, bpy, workdir)
     steps.run("invoke_in_background", call_operator, bpy, "INVOKE_DEFAULT", filepath=args.image,
               model=args.model, resolution=40)
     steps.run("failures", failures, bpy, args, workdir)

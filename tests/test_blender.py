@@ -163,6 +163,13 @@ def test_reconstruct_without_colour_is_clay(addon):
     assert call["counts_after"]["materials"] == call["counts_before"]["materials"]
 
 
+def test_blenders_own_importers_show_the_colours_of_the_engines_files(addon):
+    imported = step(addon, "imported_colours")
+    assert set(imported) == {"ply", "obj", "glb"}
+    for fmt, got in imported.items():
+        assert got["max_error"] <= 1 / 255 + 1e-4, (fmt, got)
+
+
 def test_given_colours_read_back_as_the_same_srgb(addon):
     given = step(addon, "given_colours")
     assert given["counts_delta"] == {"objects": 1, "meshes": 1, "materials": 1, "scene_objects": 1}

@@ -68,8 +68,6 @@ def run(args) -> int:
     for request, path in zip(requests, paths):
         try:
             result = reconstruct_request(request, method=args.method)
-            if not request.colour:
-                result.colours = None  # --no-colour writes clay whatever the engine returns
             write_mesh(path, result.vertices, result.faces, args.format, colours=result.colours)
         except InputError as exc:
             if len(requests) == 1:
