@@ -5,7 +5,8 @@ The mesh is in the shape frame, so the picture's camera is the view from which t
 matches the mask: a search over azimuth and elevation (a coarse grid, then finer around the best
 few), where each candidate's scale and offset follow from matching the outline's bounding box to
 the mask's (prepare_batch centres the object and sizes its longer side, so this is exact for the
-true view). Candidates are scored by the IoU of the silhouettes. The distance is fixed at a
+true view). Candidates are scored by the IoU of the silhouettes, less a small cost per degree of
+elevation outside what product shots use. The distance is fixed at a
 typical product shot's: the field of view follows from the fit, and within ordinary lenses the
 perspective barely changes the outline."""
 
@@ -26,6 +27,11 @@ ELEVATIONS = (-10.0, 70.0)
 COARSE_STEP = 10.0      # degrees
 FINE_STEPS = (4.0, 1.5)  # degrees, each refinement around the best candidates of the last
 KEEP = 4                # candidates refined in each round
+# product shots are taken from a little above: outside this band (degrees) each degree costs this
+# much silhouette IoU, so a mesh that misses parts (a table top without its legs) is not tipped
+# over until its outline fills the mask's
+USUAL_ELEVATION = (0.0, 50.0)
+ELEVATION_COST = 0.004
 
 
 def mask_box(mask: torch.Tensor) -> torch.Tensor:
@@ -84,10 +90,13 @@ def silhouette_iou(projected: torch.Tensor, target: torch.Tensor) -> torch.Tenso
 
 
 def score(points, azimuth, elevation, box, target):
-    """(IoU [C], scale [C], offset [C, 2]) of the candidate views."""
+    """(score [C]: IoU less the unusual-elevation cost, scale [C], offset [C, 2]) of the candidate views."""
     projected = nominal_projection(points, azimuth, elevation)
     scale, offset = box_fit(projected, box)
-    return silhouette_iou(projected * scale[:, None, None] + offset[:, None], target), scale, offset
+    iou = silhouette_iou(projected * scale[:, None, None] + offset[:, None], target)
+    degrees = torch.rad2deg(elevation)
+    outside = (USUAL_ELEVATION[0] - degrees).clamp(min=0) + (degrees - USUAL_ELEVATION[1]).clamp(min=0)
+    return iou - ELEVATION_COST * outside, scale, offset
 
 
 def around(azimuth: torch.Tensor, elevation: torch.Tensor, step: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,8 +109,9 @@ def around(azimuth: torch.Tensor, elevation: torch.Tensor, step: float) -> tuple
 
 
 def fit_camera(vertices: np.ndarray, mask: torch.Tensor) -> tuple[ImageCamera, float]:
-    """(the camera of the prepared picture whose object mask is `mask` [H, W], the silhouette IoU
-    it reaches) for the mesh `vertices` [V, 3] in the shape frame."""
+    """(the camera of the prepared picture whose object mask is `mask` [H, W], its score: the
+    silhouette IoU it reaches, less the cost of an unusual elevation) for the mesh `vertices`
+    [V, 3] in the shape frame."""
     pick = np.random.default_rng(0).permutation(len(vertices))[:max(POINTS)]
     points = torch.from_numpy(np.ascontiguousarray(vertices[pick], np.float32))
     box, target = mask_box(mask), outline(mask)
