@@ -21,9 +21,9 @@ import numpy as np
 import torch
 
 from ..camera import ImageCamera
+from ..frame import DOMAIN_HALF
 from .camera_fit import fit_camera
 from .picture import filled_colours, sample_colours
-from ..frame import DOMAIN_HALF
 from .raster import project, visible_vertices
 
 __all__ = ["colour_mesh", "fit_camera", "mean_colour"]
