@@ -57,13 +57,9 @@ def run(args) -> int:
                       surface_samples=args.surface_samples, baselines=not args.no_baselines, device=args.device,
                       command=command_line(), families=HELD_OUT_FAMILIES if held_out else None,
                       silhouette=args.silhouette, camera=args.camera)
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump(report, f, indent=1)
     if args.store:
         store_report(args.model, report)
-    print(json.dumps(report) if args.json else format_table(report))
-    return 0
+    return show_report(args, report, format_table)
 
 
 def run_colours(args) -> int:
@@ -75,8 +71,13 @@ def run_colours(args) -> int:
         raise InputError("--colours measures all families and writes its report with --out, not --store")
     report = evaluate_colours(args.model, comma_list(args.categories), shapes=args.shapes,
                               resolution=args.mesh_resolution, device=args.device, command=command_line())
+    return show_report(args, report, format_colour_table)
+
+
+def show_report(args, report: dict, table) -> int:
+    """Write the report to --out (when given) and print it: JSON with --json, else as `table(report)`."""
     if args.out:
         with open(args.out, "w") as f:
             json.dump(report, f, indent=1)
-    print(json.dumps(report) if args.json else format_colour_table(report))
+    print(json.dumps(report) if args.json else table(report))
     return 0

@@ -38,10 +38,7 @@ def area_weights(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """[V] a third of the area of each face around each vertex."""
     tri = vertices[faces].astype(np.float64)
     area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
-    weights = np.zeros(len(vertices))
-    for k in range(3):
-        np.add.at(weights, faces[:, k], area / 3)
-    return weights
+    return np.bincount(faces.ravel(), weights=np.repeat(area / 3, 3), minlength=len(vertices))
 
 
 def compare(rendered: np.ndarray, covered: np.ndarray, picture: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
