@@ -113,7 +113,7 @@ class LocalDecoder(nn.Module):
             h = torch.addmm(bias, own[0].to(dtype), w_own_t)
             for m in projected:
                 h = h + sample_at(m, positions)[0]
-            return leaky_tail(h, layers, slope).float()
+            return leaky_tail(h, layers, slope, inplace=True).float()
 
         return evaluate
 

@@ -14,14 +14,11 @@ import torch
 from .checkpoint import load_model
 from .device import pick_device
 from .errors import InputError
-from .frame import CHUNK
 from .images import object_picture, prepare_batch
 from .model_files import resolve_model
 from .request import DEFAULT_DEVICE, DEFAULT_RESOLUTION, DEFAULT_THRESHOLD, ReconstructionRequest
 
 Progress = Callable[[str, float], None]
-CPU_CHUNK = CHUNK      # points per decoder call: fits the caches, bounds memory
-GPU_CHUNK = 1 << 20    # a GPU needs large batches to be busy
 COLOUR_PICTURE_MIN, COLOUR_PICTURE_MAX = 256, 512  # side of the prepared picture the colours come from
 
 
@@ -113,7 +110,6 @@ def _run(request: ReconstructionRequest, report: Progress, method: str) -> Recon
             torch.cuda.synchronize()
         t2 = time.perf_counter()
         result = extract_mesh(decode, request.resolution, request.level, method=method, device=dev,
-                              chunk=GPU_CHUNK if dev.type == "cuda" else CPU_CHUNK,
                               progress=lambda f: report("extract", 0.15 + 0.75 * f))
     if len(result.faces) == 0:  # extract returns an empty field's empty mesh; as a result it is a failure
         raise InputError(f"{name}: the reconstruction is empty (no surface at threshold {request.threshold:g}); "

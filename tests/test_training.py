@@ -345,3 +345,43 @@ def test_train_parts_added_needs_a_local_model(trained, tmp_path, capsys):
     status = main(["train", "--out", str(tmp_path / "x"), "--steps", "2", "--train-parts", "added",
                    "--pool-cache", str(trained / "pool.pt"), *TINY])
     assert status == 2 and "--local-features" in capsys.readouterr().err
+
+
+def test_a_replay_pool_renews_its_oldest_shapes(tmp_path):
+    from engine.data.samples import ReplayPool, SampleSource
+
+    source = SampleSource.create(categories=["chair", "car"], image_size=32, seed=3)
+    pool = ReplayPool(source, capacity=6, fresh=2, points=64)
+    first = pool.sample(4, 16)                    # the first batch: four new shapes
+    assert len(pool) == 4 and pool.added == 4 and first["images"].shape == (4, 4, 32, 32)
+    assert first["points"].shape == (4, 16, 3) and first["camera"].shape == (4, 7)
+    kept = pool.images[:2].clone()
+    pool.sample(4, 16)                            # two more: the pool is full
+    pool.sample(4, 16)                            # two more in place of the two oldest
+    assert len(pool) == 6 and pool.added == 8 and pool.cursor == 2
+    assert not torch.equal(pool.images[:2], kept)
+    assert pool.occupancy.any() and not pool.occupancy.all()
+
+
+def test_training_on_a_replay_pool(tmp_path):
+    assert main(["train", "--out", str(tmp_path), "--steps", "3", "--replay", "16", "--replay-fresh", "2",
+                 *TINY]) == 0
+    trained = load_model(tmp_path / "model.pt")[1]["trained"]
+    assert trained["replay"] == {"shapes": 16, "fresh_per_step": 2, "rendered": 8}  # 4, then 2 a step
+    assert trained["pool_shapes"] == 0
+
+
+def test_a_replay_pool_with_a_fixed_pool_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path), "--steps", "1", "--replay", "8", "--pool", "2", *TINY]) == 2
+    assert "--replay" in capsys.readouterr().err
+
+
+def test_a_run_cut_by_minutes_decays_its_learning_rate_within_them():
+    from engine.training.loop import scheduled_steps
+
+    # 100 steps in the first 10 of 30 minutes: the schedule spans the 300 steps that fit
+    assert scheduled_steps(10_000, 0, 100, 0.0, 1800.0, 600.0) == 300
+    assert scheduled_steps(200, 0, 100, 0.0, 1800.0, 600.0) == 200           # --steps comes first
+    assert scheduled_steps(10_000, 0, 100, 0.0, float("inf"), 600.0) == 10_000  # no deadline
+    assert scheduled_steps(10_000, 0, 5, 0.0, 1800.0, 30.0) == 10_000       # too early to tell the pace
+    assert scheduled_steps(10_000, 500, 600, 0.0, 1800.0, 600.0) == 800     # a resumed run: its own pace

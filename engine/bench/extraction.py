@@ -25,7 +25,7 @@ IMNET_MAX = 512  # IM-NET keeps a dense volume
 
 
 def compare_methods(fn: PointFn, resolutions: Iterable[int], level: float = 0.0, *,
-                    methods: Sequence[str] = METHODS, chunk: int = 65536,
+                    methods: Sequence[str] = METHODS, chunk: int | None = None,
                     device=None, base_resolution: int = 32, iou_max: int = 256, dense_max: int = 512,
                     progress: Callable[[str], None] | None = None) -> list[dict]:
     """One dict per (method, resolution), in order:

@@ -38,11 +38,17 @@ def add_arguments(p) -> None:
     p.add_argument("--pool-points", type=int, default=d.pool_points, help="occupancy points stored per pooled shape")
     p.add_argument("--pool-cache", default="", help="file to keep the sample pool in: loaded if present, else written; "
                    "several comma-separated files (all present) are trained on as one pool")
+    p.add_argument("--replay", type=int, default=d.replay,
+                   help="train on a replay pool of this many shapes: each step renders --replay-fresh new ones "
+                        "in place of the oldest and draws its batch from all held (0: fresh shapes every step, "
+                        "or --pool)")
+    p.add_argument("--replay-fresh", type=int, default=d.replay_fresh, help="new shapes a replay pool renders a step")
     p.add_argument("--resume", default=d.resume, help="continue from a run's last.pt")
     p.add_argument("--init", default=d.init, help="start from the weights of this checkpoint where names and shapes match "
                    "(e.g. its encoder for a new decoder); the rest start fresh")
     p.add_argument("--init-parts", default=d.init_parts, choices=["all", "encoder", "decoder"], help="which part --init loads")
-    p.add_argument("--minutes", type=float, default=d.minutes, help="stop (and save) after this many minutes")
+    p.add_argument("--minutes", type=float, default=d.minutes, help="stop (and save) after this many minutes; the learning rate "
+                   "then decays over the steps that fit in them at the run's pace")
     p.add_argument("--eval-every", type=int, default=d.eval_every)
     p.add_argument("--val-shapes", type=int, default=d.val_shapes, help="validation shapes per category")
     p.add_argument("--device", default=d.device, choices=DEVICES)

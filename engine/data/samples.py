@@ -156,6 +156,17 @@ class SampleSource:
         self.set_state(state)
         return {"images": images[:, 0], "camera": cameras[:, 0], "points": pts, "occupancy": occ, "categories": cats}
 
+    def stored_samples(self, count: int, views: int, points: int) -> dict:
+        """`count` new training shapes in the compact form pools keep: images uint8 [count, views,
+        4, S, S], their cameras [count, views, 7], points float16 [count, points, 3] (uniform ones
+        first, then near-surface ones), occupancy bool and the categories."""
+        cats, idx = self.pick(count, "train")
+        batch = self.shape_batch(cats, idx, "train")
+        rendered, cameras = self.views_with_cameras(batch, views)
+        pts, occ = self.points(batch, points)
+        return {"images": (rendered * 255).round().to(torch.uint8), "cameras": cameras,
+                "points": pts.half(), "occupancy": occ, "categories": cats}
+
     def build_pool(self, per_category: int, views: int, points: int, progress: bool = True) -> "Pool":
         """Render and sample a fixed set of training shapes once (the affordable way on a CPU).
         Shapes are drawn POOL_CHUNK at a time, so a smaller pool of the same seed, views and points
@@ -163,15 +174,12 @@ class SampleSource:
         total = per_category * len(self.categories)
         images, cameras, pts, occ, categories = [], [], [], [], []
         for start in range(0, total, POOL_CHUNK):
-            cats, idx = self.pick(min(POOL_CHUNK, total - start), "train")
-            categories.extend(cats)
-            batch = self.shape_batch(cats, idx, "train")
-            rendered, cams = self.views_with_cameras(batch, views)
-            images.append((rendered * 255).round().to(torch.uint8))
-            cameras.append(cams)
-            p, o = self.points(batch, points)
-            pts.append(p.half())
-            occ.append(o)
+            sample = self.stored_samples(min(POOL_CHUNK, total - start), views, points)
+            categories.extend(sample["categories"])
+            images.append(sample["images"])
+            cameras.append(sample["cameras"])
+            pts.append(sample["points"])
+            occ.append(sample["occupancy"])
             if progress:
                 print(f"\rbuilding the sample pool: {min(start + POOL_CHUNK, total)}/{total} shapes", end="",
                       file=sys.stderr, flush=True)
@@ -261,3 +269,42 @@ class Pool:
         if self.cameras is not None:
             sample["camera"] = self.cameras[shape, view].float()
         return sample
+
+
+class ReplayPool(Pool):
+    """Fresh shapes, each kept for a while: every draw first adds `fresh` new shapes (one view,
+    `points` stored points each) in place of the oldest of the `capacity` held, then picks its
+    batch among all held. With batch B, a shape is drawn about B / fresh times, each time with
+    other points and another brightness, so a step costs the rendering of `fresh` shapes instead
+    of B while the data keeps renewing itself (the whole pool every capacity / fresh steps)."""
+
+    def __init__(self, source, capacity: int, fresh: int, points: int):
+        if capacity < 1 or fresh < 1:
+            raise InputError(f"a replay pool needs room for at least one shape and one new shape a step "
+                             f"(got {capacity} and {fresh})")
+        super().__init__(None, None, None, source.generator, cameras=None, near_surface=source.near_surface)
+        self.source, self.capacity, self.fresh, self.stored_points = source, capacity, min(fresh, capacity), points
+        self.held = 0     # slots filled so far
+        self.cursor = 0   # the next slot to write: the oldest once the pool is full
+        self.added = 0    # shapes rendered in all
+
+    def __len__(self) -> int:
+        return self.held
+
+    def add(self, count: int) -> None:
+        new = self.source.stored_samples(count, 1, self.stored_points)
+        held = ("images", "cameras", "points", "occupancy")
+        if self.images is None:  # storage allocated once, at the size of the first samples
+            for name in held:
+                setattr(self, name, new[name].new_empty((self.capacity, *new[name].shape[1:])))
+        slots = (self.cursor + torch.arange(count)) % self.capacity
+        for name in held:
+            getattr(self, name)[slots.to(self.images.device)] = new[name].to(self.images.device)
+        self.cursor = int(slots[-1] + 1) % self.capacity
+        self.held = min(self.capacity, self.held + count)
+        self.added += count
+
+    def sample(self, size: int, points: int, near_surface: float | None = None) -> dict:
+        # the first batch is all new shapes, so that no step draws one shape many times over
+        self.add(min(self.capacity, max(self.fresh, size - self.held)))
+        return super().sample(size, points, near_surface)

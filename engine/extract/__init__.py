@@ -129,12 +129,12 @@ def surface_floor(occupancy_or_extraction) -> int:
 
 
 def extract_mesh(fn: PointFn, resolution: int, level: float = 0.0, *, method: str = "adaptive",
-                 base_resolution: int = 32, chunk: int = 65536, device=None,
+                 base_resolution: int = 32, chunk: int | None = None, device=None,
                  progress: Callable[[float], None] | None = None, dilate: int = 0,
                  brick: int = 16, keep_values: bool = False) -> Extraction:
     """Mesh the surface {fn > level} over the resolution^3 cell-centre grid of [-0.5, 0.5]^3.
 
-    fn: points [M, 3] float32 on ``device`` -> logits [M] (M <= chunk).
+    fn: points [M, 3] float32 on ``device`` -> logits [M] (M <= chunk; default: the device's).
     method: "adaptive" (coarse to fine, see the module docstring), "dense" or "imnet".
     base_resolution: samples per axis of the adaptive coarse level (detection of small parts).
     dilate: adaptive only, rings of cells probed around the found surface (0 = exact tracking).

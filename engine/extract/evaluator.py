@@ -14,15 +14,26 @@ __all__ = ["PointFn", "PointEvaluator", "Progress"]
 # points [M, 3] float32 in the normalised frame -> logits [M]
 PointFn = Callable[[torch.Tensor], torch.Tensor]
 
+# points per call of the point function. A CPU wants small calls: the decoder's activations
+# (4,096 x 256 floats) then stay in the cache, and it runs twice as fast as with 65,536 points a
+# call (measured on a 2-vCPU EPYC). A GPU wants large ones to be busy.
+CPU_CHUNK = 4096
+GPU_CHUNK = 1 << 20
+
+
+def default_chunk(device: torch.device) -> int:
+    return GPU_CHUNK if device.type == "cuda" else CPU_CHUNK
+
 
 class PointEvaluator:
-    """Sends padded-lattice indices to fn as frame points, in chunks; counts and times."""
+    """Sends padded-lattice indices to fn as frame points, in chunks (default: the device's);
+    counts and times."""
 
-    def __init__(self, fn: PointFn, resolution: int, chunk: int, device):
+    def __init__(self, fn: PointFn, resolution: int, chunk: int | None, device):
         self.fn = fn
         self.n = int(resolution)
-        self.chunk = max(1, int(chunk))
         self.device = torch.device(device) if device is not None else _guess_device(fn)
+        self.chunk = max(1, int(chunk or default_chunk(self.device)))
         self.queries = 0
         self.peak = 0
         self.seconds = 0.0

@@ -22,10 +22,12 @@ class TrainConfig:
     views: int = 4                          # rendered views per pooled shape
     pool_points: int = 16384                # occupancy points stored per pooled shape
     pool_cache: tuple[str, ...] = ()        # pool file(s): loaded if present, else (one file) written
+    replay: int = 0                         # shapes a replay pool holds (0: none): fresh shapes, each kept a while
+    replay_fresh: int = 6                   # new shapes a replay pool renders each step, in place of its oldest
     resume: str = ""                        # a run's last.pt to continue from
     init: str = ""                          # checkpoint whose matching weights start the network
     init_parts: str = "all"                 # which part `init` loads: all, encoder or decoder
-    minutes: float = 0                      # stop (and save) after this many minutes (0: no limit)
+    minutes: float = 0                      # stop (and save) after this many minutes (0: no limit); the lr decays within them
     eval_every: int = 500
     val_shapes: int = 4                     # validation shapes per category
     device: str = "auto"

@@ -1,7 +1,8 @@
 """The training loop: `train(config)` sets a run up, steps it and saves it.
 
-Samples come from the procedural shape generator (fresh shapes every step, or a pool of shapes
-rendered once and reused, which is what a CPU can afford) or from a folder of the user's meshes.
+Samples come from the procedural shape generator (fresh shapes every step; a replay pool, which
+renders a few new shapes a step and keeps each for a while; or a pool of shapes rendered once and
+reused) or from a folder of the user's meshes.
 Runs on CPU, one GPU (bf16 autocast) or several processes with torchrun (DDP). Resumable.
 """
 
@@ -56,12 +57,13 @@ def train(config: TrainConfig) -> dict | None:
     saver = RunSaver(config, model, source, pool, recipe, val, log, world, main_process)
     losses = LossAverage(log, every=max(1, min(25, config.steps // 10)))
     progress = Progress(config.steps, step, enabled=main_process)
-    deadline = time.time() + config.minutes * 60 if config.minutes > 0 else float("inf")
+    started, first_step = time.time(), step
+    deadline = started + config.minutes * 60 if config.minutes > 0 else float("inf")
 
     while step < config.steps and time.time() < deadline:
         if step > 0 and recipe.stage(step) != recipe.stage(step - 1):
             optimizer = recipe.optimizer(step)  # stage 2: the encoder alone
-        lr = recipe.lr_at(step, config.steps)
+        lr = recipe.lr_at(step, scheduled_steps(config.steps, first_step, step, started, deadline, time.time()))
         batch = (pool.sample(config.batch, config.points, config.near_surface) if pool is not None
                  else source.fresh_batch(config.batch, config.points))
         if amp:
@@ -78,6 +80,20 @@ def train(config: TrainConfig) -> dict | None:
     if not main_process:
         return None
     return {"run": str(out), "steps": step, "checkpoint": str(out / "model.pt"), "seconds": log.seconds()}
+
+
+PACE_STEPS = 20  # steps of a run timed before its pace sets the length of its schedule
+
+
+def scheduled_steps(steps: int, first_step: int, step: int, started: float, deadline: float, now: float) -> int:
+    """The steps the learning-rate schedule spans: `steps`, or fewer when the run's deadline comes
+    first at its pace so far (from `first_step` at time `started`), so that a run stopped by
+    --minutes still ends its decay."""
+    elapsed = now - started
+    if deadline == float("inf") or step - first_step < PACE_STEPS or elapsed <= 0:
+        return steps
+    reachable = step + (step - first_step) * (deadline - now) / elapsed
+    return min(steps, max(step + 1, int(reachable)))
 
 
 def train_step(recipe: Recipe, optimizer: torch.optim.Optimizer, batch: dict, step: int, lr: float,
@@ -151,12 +167,20 @@ def restore_position(state: dict | None, source) -> int:
 
 
 def sample_pool(config: TrainConfig, source, device: torch.device, main_process: bool = True):
-    """The pool of shapes to train on: loaded from `pool_cache` (one present file, or several that
-    must all be present), else built (and written to the one `pool_cache` file, by the main
-    process) when `pool` > 0; None: fresh shapes every step."""
-    from ..data.samples import Pool
+    """The pool of shapes to train on: a replay pool when `replay` > 0; loaded from `pool_cache`
+    (one present file, or several that must all be present), else built (and written to the one
+    `pool_cache` file, by the main process) when `pool` > 0; None: fresh shapes every step."""
+    from ..data.samples import Pool, ReplayPool
 
     files = [Path(f) for f in config.pool_cache]
+    if config.replay > 0:
+        if files or config.pool > 0:
+            raise InputError("--replay renews its shapes as it trains: give it without --pool and --pool-cache")
+        if config.recipe == "two-stage":
+            raise InputError("--recipe two-stage learns one latent per pooled shape, which a replay pool "
+                             "does not keep: give --pool N")
+        # four times the points a step takes, so each draw of a shape sees mostly other points
+        return ReplayPool(source, config.replay, config.replay_fresh, 4 * config.points)
     if len(files) > 1 or (files and files[0].is_file()):
         missing = [str(f) for f in files if not f.is_file()]
         if missing:

@@ -43,10 +43,12 @@ class RunSaver:
         """The checkpoint's record of how the model was trained."""
         c = self.config
         trained = {"data": self.source.describe(), "steps": step, "batch": c.batch * self.world, "points": c.points,
-                   "pool_shapes": len(self.pool) if self.pool is not None else 0,  # 0: fresh shapes every step
+                   "pool_shapes": 0 if self.pool is None or c.replay else len(self.pool),  # 0: fresh shapes
                    "views": c.views, "seconds": self.log.seconds(),
                    "command": c.command or f"engine.training.train({c!r})",
                    "val_iou": round(val_iou, 4), "recipe": c.recipe}
+        if c.replay:
+            trained["replay"] = {"shapes": c.replay, "fresh_per_step": self.pool.fresh, "rendered": self.pool.added}
         if self.recipe.shape_steps:
             trained["shape_steps"] = self.recipe.shape_steps
         if c.hold_out_families:
