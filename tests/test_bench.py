@@ -42,3 +42,13 @@ def test_bench_on_an_analytic_shape_prints_one_json_line_per_method_and_resoluti
 def test_bench_rejects_unknown_extraction_methods(capsys):
     assert main(["bench", "--analytic", "sphere", "--methods", "dense,marching"]) == 2
     assert "--methods" in capsys.readouterr().err
+
+
+def test_adaptive_alone_is_measured_against_a_dense_evaluation_at_the_default_chunk():
+    """Without a dense run beside it, the adaptive row's IoU comes from its own dense evaluation
+    (whole grid planes a call, at the device's default number of points a call)."""
+    from engine.bench.analytic import sphere_fn
+    from engine.bench.extraction import compare_methods
+
+    (row,) = compare_methods(sphere_fn(), [48], methods=["adaptive"], device="cpu")
+    assert row["iou_vs_dense"] > 0.99

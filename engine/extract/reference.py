@@ -21,20 +21,20 @@ def _planes_index(n: int, lo: int, hi: int) -> np.ndarray:
     return lattice_points(np.arange(lo, hi, dtype=np.int64), real, real).reshape(-1, 3)
 
 
-def dense_occupancy(fn: PointFn, resolution: int, level: float = 0.0, chunk: int = 65536,
+def dense_occupancy(fn: PointFn, resolution: int, level: float = 0.0, chunk: int | None = None,
                     device=None) -> np.ndarray:
     """Reference occupancy: all N^3 grid points (chunked), bool [N, N, N] indexed [x, y, z]."""
     n = int(resolution)
     ev = PointEvaluator(fn, n, chunk, device)
     occ = np.empty((n, n, n), bool)
-    step = max(1, chunk // (n * n))
+    step = max(1, ev.chunk // (n * n))  # whole x planes per call
     for x0 in range(0, n, step):
         x1 = min(n, x0 + step)
         occ[x0:x1] = (ev(_planes_index(n, x0 + 1, x1 + 1)) > level).reshape(x1 - x0, n, n)
     return occ
 
 
-def dense_values(fn: PointFn, resolution: int, chunk: int = 65536, device=None) -> np.ndarray:
+def dense_values(fn: PointFn, resolution: int, chunk: int | None = None, device=None) -> np.ndarray:
     """All N^3 logits, float32 [N, N, N] (reference for small N)."""
     n = int(resolution)
     ev = PointEvaluator(fn, n, chunk, device)
