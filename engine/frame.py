@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 
 DOMAIN_HALF = 0.55
-CHUNK = 65536  # points per call of a point function where nothing finer is asked for: bounds memory
+CHUNK = 65536  # points per call in in_chunks: bounds memory (extraction picks its own per device)
 
 
 def node_grid(resolution: int, half: float = DOMAIN_HALF, device="cpu") -> torch.Tensor:

@@ -297,10 +297,11 @@ class ReplayPool(Pool):
         if self.images is None:  # storage allocated once, at the size of the first samples
             for name in held:
                 setattr(self, name, new[name].new_empty((self.capacity, *new[name].shape[1:])))
-        slots = (self.cursor + torch.arange(count)) % self.capacity
+        device = self.images.device
+        slots = ((self.cursor + torch.arange(count)) % self.capacity).to(device)
         for name in held:
-            getattr(self, name)[slots.to(self.images.device)] = new[name].to(self.images.device)
-        self.cursor = int(slots[-1] + 1) % self.capacity
+            getattr(self, name)[slots] = new[name].to(device)
+        self.cursor = (self.cursor + count) % self.capacity
         self.held = min(self.capacity, self.held + count)
         self.added += count
 
