@@ -450,7 +450,7 @@ def test_held_out_families_never_drawn_for_training_and_alone_in_the_family_test
     views = list(held_out_views(SampleSource.create(categories=["chair", "lamp", "car"], image_size=32), "test", 2,
                                 families=HELD_OUT_FAMILIES))
     assert [v[0] for v in views] == ["chair", "lamp"] * 2 and len({v[1] for v in views}) == 4
-    assert all(in_families(shape.subtype, HELD_OUT_FAMILIES[cat]) for cat, _, shape, _, _ in views)
-    assert views[0][4].shape == (4, 32, 32)
+    assert all(in_families(shape.subtype, HELD_OUT_FAMILIES[cat]) for cat, _, shape, _, _, _ in views)
+    assert views[0][4].shape == (4, 32, 32) and views[0][5].shape == (7,)  # the view and its true camera
     with pytest.raises(InputError):
         SampleSource(["chair"], 32, "cpu", 0, meshes=object(), held_out=HELD_OUT_FAMILIES)

@@ -139,6 +139,26 @@ def test_evaluate_reports_metrics_and_baselines(trained, tmp_path, capsys):
             assert 0.0 <= row["iou"] <= 1.0 and row["chamfer_l1"] >= 0 and 0 <= row["fscore@0.01"] <= 1
     # the retrieval baseline finds a training shape; a perfect score would mean test leaked into train
     assert report["results"]["retrieval"]["overall"]["iou"] < 0.999
+    scored = report["per_shape"]
+    assert [r["category"] for r in scored] == ["chair", "car"] and all(0 <= r["iou"] <= 1 for r in scored)
+    assert abs(scored[0]["iou"] - report["results"]["imdec"]["chair"]["iou"]) < 1e-4
+
+
+def test_compare_reports_pairs_the_shapes_both_scored(tmp_path):
+    compare = import_tool("compare_reports").compare
+
+    def report(name, scores):
+        path = tmp_path / name
+        path.write_text(json.dumps({"per_shape": [{"category": c, "seed": s, "iou": v} for c, s, v in scores]}))
+        return str(path)
+
+    first = report("a.json", [("chair", 1, 0.2), ("chair", 2, 0.4), ("table", 3, 0.5), ("table", 9, 0.9)])
+    second = report("b.json", [("chair", 1, 0.3), ("chair", 2, 0.6), ("table", 3, 0.4)])  # table 9: unpaired
+    rows = dict(compare(first, second, "iou"))
+    assert rows["chair"]["n"] == 2 and abs(rows["chair"]["diff"] - 0.15) < 1e-9 and rows["chair"]["wins"] == 2
+    assert abs(rows["chair"]["stderr"] - 0.05) < 1e-9  # differences 0.1 and 0.2
+    assert rows["table"]["n"] == 1 and abs(rows["table"]["diff"] + 0.1) < 1e-9
+    assert rows["all shapes"]["n"] == 3 and abs(rows["all shapes"]["first"] - 1.1 / 3) < 1e-9
 
 
 def write_box_obj(path, half):
@@ -188,6 +208,7 @@ def test_several_pool_files_train_as_one_pool(trained, tmp_path):
     checkpoint = read_checkpoint(run / "last.pt")
     assert checkpoint["train_state"]["latents"].shape == (8, 128)
     assert checkpoint["trained"]["pool_shapes"] == 8
+    assert checkpoint["trained"]["pool_files"] == ["pool.pt", "pool.pt"]
 
 
 def test_pools_that_do_not_match_are_a_clear_error(trained, tmp_path, capsys):
@@ -302,6 +323,16 @@ def test_a_local_model_trains_its_camera_head_and_reconstructs(trained, tmp_path
 
     logits = model.point_fn(prepare_image(ROOT / "docs" / "samples" / "chair.png"))(torch.rand(500, 3) - 0.5)
     assert logits.shape == (500,) and torch.isfinite(logits).all()
+    # evaluated with the head's camera and with the renderer's true one (the diagnostic)
+    reports = {}
+    for camera in ("head", "true"):
+        out = tmp_path / f"{camera}.json"
+        assert main(["evaluate", "--model", str(run / "model.pt"), "--shapes", "1", "--no-baselines", "--camera", camera,
+                     "--mesh-resolution", "32", "--iou-points", "4000", "--surface-samples", "2000",
+                     "--out", str(out), "--threads", "1"]) == 0
+        reports[camera] = json.loads(out.read_text())
+    assert reports["true"]["camera"] == "true"
+    assert [r["seed"] for r in reports["true"]["per_shape"]] == [r["seed"] for r in reports["head"]["per_shape"]]
 
 
 def test_a_local_model_refuses_a_pool_saved_without_cameras(trained, tmp_path, capsys):

@@ -46,7 +46,7 @@ def threshold_ious(net: IMDecNet, categories: list[str], shapes: int, thresholds
     levels = [logit(t) for t in thresholds]
     sums = {c: torch.zeros(len(thresholds), dtype=torch.float64) for c in categories}
     net.eval()
-    for cat, _, _, batch, image in held_out_views(source, "val", shapes):
+    for cat, _, _, batch, image, _ in held_out_views(source, "val", shapes):
         truth = batch.occupancy(points[None])[0].numpy()
         with torch.inference_mode():
             logits = in_chunks(net.point_fn(image[None]), points)

@@ -28,9 +28,10 @@ def add_arguments(p) -> None:
     p.add_argument("--no-baselines", action="store_true")
     p.add_argument("--silhouette", type=int, default=0, metavar="PIXELS",
                    help="local models: carve what the picture shows as background, its mask grown by PIXELS (0: off)")
-    p.add_argument("--camera", default="head", choices=["head", "fitted"],
-                   help="local models: place the query points with the camera head's camera, or with the "
-                        "camera fitted to the global stream's coarse mesh (as colouring does)")
+    p.add_argument("--camera", default="head", choices=["head", "fitted", "true"],
+                   help="local models: place the query points with the camera head's camera, with the "
+                        "camera fitted to the global stream's coarse mesh (as colouring does), or with the "
+                        "renderer's true camera (a diagnostic: what a perfect camera head would give)")
     p.add_argument("--colours", action="store_true",
                    help="measure the vertex colours instead (engine.evaluation.colours): the coloured mesh "
                         "rendered flat against the picture, per category")

@@ -20,8 +20,8 @@ from .baselines import Baselines
 
 
 def held_out_views(source, split: str, per_category: int, families: dict | None = None):
-    """(category, seed, shape, ShapeBatch, image) for the first `per_category` shapes of each of
-    the source's categories in `split`, one rendered view each. The views depend only on the split,
+    """(category, seed, shape, ShapeBatch, image, camera vector) for the first `per_category` shapes
+    of each of the source's categories in `split`, one rendered view each with its true camera. The views depend only on the split,
     the categories and `per_category` (not on what the source drew before, such as the baselines).
     `families` ({category: (family, ...)}): the first shapes of those families only, in the
     categories that have some."""
@@ -39,7 +39,8 @@ def held_out_views(source, split: str, per_category: int, families: dict | None 
         seed = procedural.SPLIT_BASE[split] + i
         shape = procedural.make_shape(cat, seed)
         batch = procedural.ShapeBatch([shape]).to(source.device)
-        yield cat, seed, shape, batch, source.render_views(batch)[0, 0]
+        images, cameras = source.views_with_cameras(batch)
+        yield cat, seed, shape, batch, images[0, 0], cameras[0, 0]
 
 
 def evaluate(model: str = "", categories: Sequence[str] = (), shapes: int = 20, baseline_shapes: int = 100,
@@ -52,7 +53,8 @@ def evaluate(model: str = "", categories: Sequence[str] = (), shapes: int = 20, 
     shapes, in the categories that have some; the baselines draw on the other training shapes.
     `silhouette` > 0: carve what the picture shows as background (local models; IMDecNet.point_fn).
     `camera` (local models): "head" places the points with the camera head's camera, "fitted" with
-    the camera fitted to the global stream's mesh (fitted_camera)."""
+    the camera fitted to the global stream's mesh (fitted_camera), "true" with the renderer's own
+    (a diagnostic: what a perfect camera head would give)."""
     from ..checkpoint import load_model
     from ..data import shapes as procedural
     from ..data.samples import SampleSource
@@ -76,9 +78,10 @@ def evaluate(model: str = "", categories: Sequence[str] = (), shapes: int = 20, 
     rows = {"imdec": [], "mean_shape": [], "retrieval": []}
 
     total = shapes * len(cats)
-    for k, (cat, seed, shape, batch, image) in enumerate(held_out_views(source, "test", shapes, families)):
+    for k, (cat, seed, shape, batch, image, true_camera) in enumerate(held_out_views(source, "test", shapes, families)):
         case = Case(cat, seed, batch.occupancy(points[None])[0], true_meshes.get(cat, seed, shape), surface_samples)
-        rows["imdec"].append(case.score(*predict(net, image, points, mesh_resolution, device, silhouette, camera)))
+        placed = true_camera if camera == "true" else camera
+        rows["imdec"].append(case.score(*predict(net, image, points, mesh_resolution, device, silhouette, placed)))
         if reference is not None:
             rows["mean_shape"].append(case.score(*reference.mean_shape(cat, points)))
             r_cat, r_seed = reference.retrieve(image)
@@ -96,7 +99,15 @@ def evaluate(model: str = "", categories: Sequence[str] = (), shapes: int = 20, 
         "command": command or "engine.evaluation.evaluate", "seconds": round(time.time() - t0, 1),
         "date": time.strftime("%Y-%m-%d"),
         "results": {name: M.summarize(r) for name, r in rows.items() if r},
+        "per_shape": per_shape(rows["imdec"]),
     }
+
+
+def per_shape(rows: list[dict]) -> list[dict]:
+    """The model's score on each test shape, so that two reports on the same shapes can be
+    compared shape by shape (tools/compare_reports.py)."""
+    keys = ("iou", "fscore@0.01", "chamfer_l1", "pieces")
+    return [{"category": r["category"], "seed": r["seed"], **{k: round(float(r[k]), 4) for k in keys}} for r in rows]
 
 
 class TrueMeshes:
@@ -142,13 +153,19 @@ def fitted_camera(net, image: torch.Tensor):
 
 
 def predict(net, image: torch.Tensor, points: torch.Tensor, resolution: int, device, silhouette: int = 0,
-            camera: str = "head") -> tuple:
+            camera: str | torch.Tensor = "head") -> tuple:
     """The model's occupancy at `points` and its mesh at `resolution`, from one image (`silhouette`:
-    see IMDecNet.point_fn; `camera`, local models: "head" or "fitted", see fitted_camera)."""
+    see IMDecNet.point_fn; `camera`, local models: "head", "fitted" (see fitted_camera) or a camera
+    vector [7] to place the points with)."""
+    from ..camera import ImageCamera
     from ..extract import extract_mesh
 
     with torch.inference_mode():
-        placed = fitted_camera(net, image) if camera == "fitted" and net.local is not None else None
+        placed = None
+        if isinstance(camera, torch.Tensor):
+            placed = ImageCamera.from_vector(camera[None].to(device))
+        elif camera == "fitted" and net.local is not None:
+            placed = fitted_camera(net, image)
         fn = net.point_fn(image[None], silhouette=silhouette, camera=placed)
         occupancy = in_chunks(fn, points) > 0
         extraction = extract_mesh(fn, resolution, 0.0, device=device)

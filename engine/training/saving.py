@@ -47,6 +47,8 @@ class RunSaver:
                    "views": c.views, "seconds": self.log.seconds(),
                    "command": c.command or f"engine.training.train({c!r})",
                    "val_iou": round(val_iou, 4), "recipe": c.recipe}
+        if c.pool_cache:  # the files say what the pool holds (their shapes may differ from --categories)
+            trained["pool_files"] = [Path(f).name for f in c.pool_cache]
         if c.replay:
             trained["replay"] = {"shapes": c.replay, "fresh_per_step": self.pool.fresh, "rendered": self.pool.added}
         if self.recipe.shape_steps:
