@@ -22,6 +22,8 @@ def shape_scores(path: str, metric: str) -> dict[tuple[str, int], float]:
         report = json.load(f)
     if "per_shape" not in report:
         sys.exit(f"{path} has no per-shape scores (reports from before they were written); evaluate again")
+    if report["per_shape"] and metric not in report["per_shape"][0]:
+        sys.exit(f"{path} has no {metric!r} per shape; it has {', '.join(report['per_shape'][0])}")
     return {(r["category"], r["seed"]): float(r[metric]) for r in report["per_shape"]}
 
 
@@ -54,7 +56,7 @@ def main() -> None:
     p.add_argument("second")
     p.add_argument("--metric", default="iou", help="iou, fscore@0.01, chamfer_l1 or pieces")
     args = p.parse_args()
-    print(f"| category | shapes | first | second | second - first | std. error | second wins |")
+    print("| category | shapes | first | second | second - first | std. error | second wins |")
     print("|---|---|---|---|---|---|---|")
     for category, r in compare(args.first, args.second, args.metric):
         print(f"| {category} | {r['n']} | {r['first']:.3f} | {r['second']:.3f} | {r['diff']:+.3f} "

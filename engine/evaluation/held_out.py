@@ -21,8 +21,9 @@ from .baselines import Baselines
 
 def held_out_views(source, split: str, per_category: int, families: dict | None = None):
     """(category, seed, shape, ShapeBatch, image, camera vector) for the first `per_category` shapes
-    of each of the source's categories in `split`, one rendered view each with its true camera. The views depend only on the split,
-    the categories and `per_category` (not on what the source drew before, such as the baselines).
+    of each of the source's categories in `split`, one rendered view each with its true camera. The
+    views depend only on the split, the categories and `per_category` (not on what the source drew
+    before, such as the baselines).
     `families` ({category: (family, ...)}): the first shapes of those families only, in the
     categories that have some."""
     from ..data import shapes as procedural
