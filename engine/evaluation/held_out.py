@@ -81,7 +81,7 @@ def evaluate(model: str = "", categories: Sequence[str] = (), shapes: int = 20, 
     total = shapes * len(cats)
     for k, (cat, seed, shape, batch, image, true_camera) in enumerate(held_out_views(source, "test", shapes, families)):
         case = Case(cat, seed, batch.occupancy(points[None])[0], true_meshes.get(cat, seed, shape), surface_samples)
-        placed = true_camera if camera == "true" else camera
+        placed = placed_camera(net, image, camera, true_camera)
         rows["imdec"].append(case.score(*predict(net, image, points, mesh_resolution, device, silhouette, placed)))
         if reference is not None:
             rows["mean_shape"].append(case.score(*reference.mean_shape(cat, points)))
@@ -153,21 +153,31 @@ def fitted_camera(net, image: torch.Tensor):
     return fit_camera(coarse.vertices, image[3].cpu())[0].to(image.device)
 
 
-def predict(net, image: torch.Tensor, points: torch.Tensor, resolution: int, device, silhouette: int = 0,
-            camera: str | torch.Tensor = "head") -> tuple:
-    """The model's occupancy at `points` and its mesh at `resolution`, from one image (`silhouette`:
-    see IMDecNet.point_fn; `camera`, local models: "head", "fitted" (see fitted_camera) or a camera
-    vector [7] to place the points with)."""
+def placed_camera(net, image: torch.Tensor, camera: str, true_camera: torch.Tensor):
+    """The ImageCamera that places a local model's points for `camera` ("head": None, the head's
+    own; "fitted": see fitted_camera; "true": the renderer's, `true_camera` [7]); None for a
+    global-only model."""
     from ..camera import ImageCamera
+
+    if net.local is None:
+        return None
+    if camera == "true":
+        return ImageCamera.from_vector(true_camera[None].to(image.device))
+    if camera == "fitted":
+        with torch.inference_mode():
+            return fitted_camera(net, image)
+    return None
+
+
+def predict(net, image: torch.Tensor, points: torch.Tensor, resolution: int, device, silhouette: int = 0,
+            camera=None) -> tuple:
+    """The model's occupancy at `points` and its mesh at `resolution`, from one image (`silhouette`:
+    see IMDecNet.point_fn; `camera`: the ImageCamera that places a local model's points, None: its
+    head's, see placed_camera)."""
     from ..extract import extract_mesh
 
     with torch.inference_mode():
-        placed = None
-        if isinstance(camera, torch.Tensor):
-            placed = ImageCamera.from_vector(camera[None].to(device))
-        elif camera == "fitted" and net.local is not None:
-            placed = fitted_camera(net, image)
-        fn = net.point_fn(image[None], silhouette=silhouette, camera=placed)
+        fn = net.point_fn(image[None], silhouette=silhouette, camera=camera)
         occupancy = in_chunks(fn, points) > 0
         extraction = extract_mesh(fn, resolution, 0.0, device=device)
     return occupancy, (extraction.vertices, extraction.faces)
