@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
@@ -28,17 +29,63 @@ POOLED_CHANNELS = 512  # ResNet18's layer4
 
 
 class CameraHead(nn.Module):
-    def __init__(self, hidden: int = 256):
+    """The encoder's pooled features -> raw outputs, read as an ImageCamera by `vector` / `camera`.
+
+    `bins` > 0: the azimuth is a class among `bins` sectors (each centred on a multiple of 360 /
+    bins degrees) plus an offset within each. Many objects look alike from several sides (a
+    rectangular table from the front and the back, a round one from anywhere): a class gives each
+    such view its own peak and the most likely one is a camera consistent with the picture, where
+    regressing sin/cos averages the views into none of them (tables were 90 degrees off). `bins`
+    0: sin/cos regression, as in checkpoints made before the bins."""
+
+    def __init__(self, bins: int = 0, hidden: int = 256):
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(POOLED_CHANNELS, hidden), nn.ReLU(), nn.Linear(hidden, VECTOR_SIZE))
+        self.bins = bins
+        outputs = VECTOR_SIZE if bins == 0 else 2 * bins + VECTOR_SIZE - 2
+        self.net = nn.Sequential(nn.Linear(POOLED_CHANNELS, hidden), nn.ReLU(), nn.Linear(hidden, outputs))
         # start at a typical camera of the training renders: front, 25 degrees up, distance 3.3, focal 6.4
+        rest = [0.44, 1.2, 1.85, 0.0, 0.0]
         with torch.no_grad():
             self.net[-1].weight.mul_(0.01)
-            self.net[-1].bias.copy_(torch.tensor([0.0, 1.0, 0.44, 1.2, 1.85, 0.0, 0.0]))
+            self.net[-1].bias.copy_(torch.tensor([0.0, 1.0] + rest if bins == 0 else [0.0] * (2 * bins) + rest))
 
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        """[B, 512] -> camera vectors [B, 7] (see ImageCamera.to_vector)."""
+        """[B, 512] -> raw outputs [B, VECTOR_SIZE] (sin/cos) or [B, 2 bins + 5]: azimuth logits,
+        offsets within each sector (in sectors), then the rest of ImageCamera.to_vector."""
         return self.net(pooled)
+
+    def vector(self, raw: torch.Tensor) -> torch.Tensor:
+        """Raw outputs -> camera vectors [B, 7] (see ImageCamera.to_vector): the most likely sector."""
+        if self.bins == 0:
+            return raw
+        raw = raw.float()
+        logits, offsets, rest = raw[:, :self.bins], raw[:, self.bins:2 * self.bins], raw[:, 2 * self.bins:]
+        sector = logits.argmax(-1, keepdim=True)
+        azimuth = (sector + offsets.gather(1, sector).clamp(-0.5, 0.5)) * (2 * math.pi / self.bins)
+        return torch.cat([torch.sin(azimuth), torch.cos(azimuth), rest], -1)
+
+    def camera(self, raw: torch.Tensor) -> ImageCamera:
+        return ImageCamera.from_vector(self.vector(raw))
+
+    def loss(self, raw: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+        """Raw outputs against true camera vectors [B, 7]. Sin/cos: mean squared error of the vectors
+        (all of order one). Bins: the azimuth's cross-entropy against a soft label (a circular
+        Gaussian of one sector's width around the true azimuth, less its entropy, so a perfect
+        head scores 0), the squared offset error in the true sector and the rest's mean squared
+        error."""
+        raw, true = raw.float(), true.float()
+        if self.bins == 0:
+            return F.mse_loss(raw, true)
+        position = torch.atan2(true[:, 0], true[:, 1]) * (self.bins / (2 * math.pi))  # in sectors
+        sectors = torch.arange(self.bins, device=raw.device, dtype=raw.dtype)
+        apart = torch.remainder(sectors - position.unsqueeze(-1) + self.bins / 2, self.bins) - self.bins / 2
+        label = torch.softmax(-0.5 * apart.pow(2), -1)
+        log_p = torch.log_softmax(raw[:, :self.bins], -1)
+        azimuth = (label * (label.clamp(min=1e-12).log() - log_p)).sum(-1).mean()
+        nearest = torch.remainder(torch.round(position), self.bins).long().unsqueeze(-1)
+        offset = raw[:, self.bins:2 * self.bins].gather(1, nearest).squeeze(-1)
+        offset_error = (offset - (position - torch.round(position))).pow(2).mean()
+        return azimuth + offset_error + F.mse_loss(raw[:, 2 * self.bins:], true[:, 2:])
 
 
 class PixelFeatures(nn.Module):

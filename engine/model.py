@@ -28,10 +28,13 @@ DEFAULT_CONFIG = {
     # IM-NET model, which recognises its catalogue but drops thin parts and unseen shapes)
     "local_features": 0,
     "local_hidden": [128, 128, 64],
+    # azimuth sectors the camera head classifies among (0: it regresses sin/cos, which averages
+    # the views of objects that look alike from several sides)
+    "camera_bins": 24,
 }
 
 # checkpoints written before a config key existed were made with these values
-LEGACY_CONFIG = {"point_frequencies": 0, "local_features": 0}
+LEGACY_CONFIG = {"point_frequencies": 0, "local_features": 0, "camera_bins": 0}
 
 
 def make_config(**overrides) -> dict:
@@ -179,25 +182,26 @@ class IMDecNet(nn.Module):
         if c["local_features"] > 0:
             from .local import CameraHead, LocalDecoder, PixelFeatures
 
-            self.camera_head = CameraHead()
+            self.camera_head = CameraHead(c["camera_bins"])
             self.pixel_features = PixelFeatures(ENCODER_MAP_CHANNELS, c["local_features"], c["leaky_slope"])
             self.local = LocalDecoder(c["local_features"] + c["image_channels"], c["local_hidden"],
                                       c["leaky_slope"], c["point_frequencies"])
 
     def forward(self, images: torch.Tensor, points: torch.Tensor, camera=None, with_camera: bool = False):
-        """Logits [B, N] (and the predicted camera vectors [B, 7], or None, with_camera). `camera`:
-        what places the points in the images: None for the predicted camera, or a function of the
-        predicted camera vectors that returns an ImageCamera (training mixes in the true one)."""
+        """Logits [B, N] (and the camera head's raw outputs, or None, with_camera). `camera`: what
+        places the points in the images: None for the predicted camera, or a function of the
+        predicted camera vectors [B, 7] that returns an ImageCamera (training mixes in the true one)."""
         logits, predicted = self.predict(images, points, camera)
         return (logits, predicted) if with_camera else logits
 
     def predict(self, images: torch.Tensor, points: torch.Tensor, camera=None):
-        """(logits [B, N], predicted camera vectors [B, 7] or None); `camera` as in forward()."""
+        """(logits [B, N], the camera head's raw outputs or None); `camera` as in forward()."""
         if self.local is None:
             return self.decoder(self.encoder(images), points), None
         z, maps, pooled = self.encoder.features(images)
         predicted = self.camera_head(pooled)
-        camera = camera(predicted) if camera is not None else ImageCamera.from_vector(predicted.detach())
+        vector = self.camera_head.vector(predicted.detach())
+        camera = camera(vector) if camera is not None else ImageCamera.from_vector(vector)
         features = self.pixel_features(maps)
         return self.decoder(z, points) + self.local(features, images, points, camera), predicted
 
@@ -215,7 +219,7 @@ class IMDecNet(nn.Module):
         from .local import silhouette_fn
 
         z, maps, pooled = self.encoder.features(images)
-        camera = ImageCamera.from_vector(self.camera_head(pooled)) if camera is None else camera
+        camera = self.camera_head.camera(self.camera_head(pooled)) if camera is None else camera
         global_fn = self.decoder.point_fn(z[0], dtype, int8=int8)
         local_fn = self.local.point_fn(self.pixel_features(maps), images, camera, dtype)
         if silhouette <= 0:

@@ -51,3 +51,43 @@ def test_the_origin_projects_where_the_camera_says():
     assert torch.allclose(position[0, 0], torch.tensor([0.1, -0.2])) and torch.allclose(depth, torch.tensor([[3.0]]))
     above, _ = camera.project(torch.tensor([[[0.0, 0.0, 0.2]]]))
     assert above[0, 0, 1] < -0.2                                       # up in the frame is up in the image
+
+
+def a_camera(azimuth_deg: list[float]) -> ImageCamera:
+    b = len(azimuth_deg)
+    return ImageCamera(torch.deg2rad(torch.tensor(azimuth_deg)), torch.full((b,), 0.4), torch.full((b,), 3.2),
+                       torch.full((b,), 6.0), torch.zeros(b, 2))
+
+
+def fit_raw_outputs(head, targets: list[torch.Tensor], steps: int = 400) -> torch.Tensor:
+    """Raw head outputs for one picture, fitted by gradient descent on the head's loss to targets
+    that take turns (one picture, several true cameras: what a symmetric object gives)."""
+    raw = torch.nn.Parameter(head.net[-1].bias.detach().clone()[None])
+    optimiser = torch.optim.Adam([raw], lr=0.05)
+    for step in range(steps):
+        optimiser.zero_grad()
+        head.loss(raw, targets[step % len(targets)]).backward()
+        optimiser.step()
+    return raw.detach()
+
+
+def test_the_binned_camera_head_reads_its_outputs_back_and_scores_a_perfect_answer_zero():
+    from engine.local import CameraHead
+
+    head = CameraHead(bins=24)
+    true = a_camera([37.0]).to_vector()
+    raw = fit_raw_outputs(head, [true])
+    assert view_angle_error(head.camera(raw), ImageCamera.from_vector(true)).item() < 1.0
+    assert head.loss(raw, true).item() < 0.02
+    assert head.loss(raw, a_camera([130.0]).to_vector()).item() > 1.0     # a wrong azimuth costs
+
+
+def test_a_front_back_symmetric_object_gets_one_of_its_views_from_the_bins_and_neither_from_sin_cos():
+    from engine.local import CameraHead
+
+    views = [a_camera([30.0]).to_vector(), a_camera([210.0]).to_vector()]  # the picture fits both
+    for bins, finds_a_view in ((24, True), (0, False)):
+        head = CameraHead(bins=bins)
+        camera = head.camera(fit_raw_outputs(head, views))
+        error = min(view_angle_error(camera, ImageCamera.from_vector(v)).item() for v in views)
+        assert (error < 5.0) == finds_a_view, (bins, error)

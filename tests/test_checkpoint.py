@@ -29,6 +29,17 @@ def test_checkpoint_from_before_point_features_loads_as_plain_xyz(tmp_path):
         assert torch.equal(a, b)
 
 
+def test_a_local_checkpoint_from_before_the_azimuth_bins_loads_its_sin_cos_camera_head(tmp_path):
+    net = IMDecNet(make_config(decoder_hidden=[32, 32, 16], local_features=8, local_hidden=[16], camera_bins=0))
+    path = save_checkpoint(tmp_path / "old.pt", net, categories=["box"])
+    payload = torch.load(path, weights_only=True)
+    del payload["config"]["camera_bins"]
+    torch.save(payload, path)
+    model, _ = load_model(path)
+    assert model.camera_head.bins == 0
+    assert torch.equal(model.camera_head.net[-1].weight, net.camera_head.net[-1].weight)
+
+
 def test_checkpoint_round_trip_in_half_precision(tmp_path):
     net = small_net()
     path = save_checkpoint(tmp_path / "m.pt", net, categories=["box"], metrics={"iou": 0.5}, half=True)

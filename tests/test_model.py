@@ -37,10 +37,10 @@ def test_the_local_models_point_fn_equals_its_batched_forward():
     torch.nn.init.normal_(net.local.out.weight, std=0.1)  # the stream starts silent; make it speak
     images, points = torch.rand(1, 4, 128, 128), torch.rand(1, 800, 3) - 0.5
     with torch.no_grad():
-        full, camera = net.predict(images, points)
+        full, raw = net.predict(images, points)
         bound = net.point_fn(images)(points[0])
         global_only = net.decoder(net.encoder(images), points)
-    assert camera.shape == (1, 7)
+    assert raw.shape == (1, 2 * net.config["camera_bins"] + 5)  # azimuth sectors and offsets, then the rest
     assert torch.allclose(full[0], bound, atol=1e-5)
     assert (full - global_only).abs().max() > 1e-3  # the local stream adds something
     with torch.no_grad():
@@ -48,7 +48,7 @@ def test_the_local_models_point_fn_equals_its_batched_forward():
         # a given camera replaces the head's: the head's own camera gives the same field, another one does not
         from engine.camera import ImageCamera
 
-        head = ImageCamera.from_vector(camera)
+        head = net.camera_head.camera(raw)
         assert torch.allclose(net.point_fn(images, camera=head)(points[0]), bound, atol=1e-5)
         turned = ImageCamera(head.azimuth + 1.0, head.elevation, head.distance, head.focal, head.origin)
         assert (net.point_fn(images, camera=turned)(points[0]) - bound).abs().max() > 1e-4

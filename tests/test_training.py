@@ -333,6 +333,11 @@ def test_a_local_model_trains_its_camera_head_and_reconstructs(trained, tmp_path
         reports[camera] = json.loads(out.read_text())
     assert reports["true"]["camera"] == "true"
     assert [r["seed"] for r in reports["true"]["per_shape"]] == [r["seed"] for r in reports["head"]["per_shape"]]
+    # both report the head's view error, whichever camera placed the points
+    errors = reports["head"]["camera_head"]["median_view_error_deg"]
+    assert set(errors) == {*reports["head"]["results"]["imdec"]} and 0 <= errors["overall"] <= 180
+    assert [r["camera_error_deg"] for r in reports["true"]["per_shape"]] == \
+        [r["camera_error_deg"] for r in reports["head"]["per_shape"]]
 
 
 def test_a_local_model_refuses_a_pool_saved_without_cameras(trained, tmp_path, capsys):
@@ -369,7 +374,8 @@ def test_training_only_the_added_parts_keeps_the_global_model_as_it_was(trained,
         assert torch.equal(tensor, grown[name]), name
     from engine.local import CameraHead
 
-    assert not torch.equal(after.camera_head.net[-1].bias, CameraHead().net[-1].bias)  # the head learned
+    fresh = CameraHead(after.camera_head.bins)
+    assert not torch.equal(after.camera_head.net[-1].bias, fresh.net[-1].bias)  # the head learned
 
 
 def test_train_parts_added_needs_a_local_model(trained, tmp_path, capsys):

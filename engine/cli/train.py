@@ -59,6 +59,9 @@ def add_arguments(p) -> None:
     p.add_argument("--local-features", type=int, default=d.local_features,
                    help="channels of the pixel-aligned features the decoder samples where a point projects "
                         "(0: the global-only IM-NET model; default: the model's default)")
+    p.add_argument("--camera-bins", type=int, default=d.camera_bins,
+                   help="local model: azimuth sectors the camera head classifies among (0: it regresses sin/cos; "
+                        "default: the model's default)")
     p.add_argument("--near-surface", type=float, default=d.near_surface, help="share of training points near the surface")
     p.add_argument("--surface-sigmas", default=",".join(map(str, d.surface_sigmas)),
                    help="distances of the near-surface points from the surface (standard deviations)")

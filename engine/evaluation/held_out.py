@@ -60,6 +60,7 @@ def evaluate(model: str = "", categories: Sequence[str] = (), shapes: int = 20, 
     from ..data import shapes as procedural
     from ..data.samples import SampleSource
     from ..device import pick_device
+    from ..training.validation import camera_errors
 
     device = pick_device(device)
     net, meta = load_model(model, device)
@@ -82,7 +83,10 @@ def evaluate(model: str = "", categories: Sequence[str] = (), shapes: int = 20, 
     for k, (cat, seed, shape, batch, image, true_camera) in enumerate(held_out_views(source, "test", shapes, families)):
         case = Case(cat, seed, batch.occupancy(points[None])[0], true_meshes.get(cat, seed, shape), surface_samples)
         placed = placed_camera(net, image, camera, true_camera)
-        rows["imdec"].append(case.score(*predict(net, image, points, mesh_resolution, device, silhouette, placed)))
+        row = case.score(*predict(net, image, points, mesh_resolution, device, silhouette, placed))
+        if net.local is not None:
+            row["camera_error_deg"] = camera_errors(net, image[None], true_camera[None])["angle_deg"]
+        rows["imdec"].append(row)
         if reference is not None:
             rows["mean_shape"].append(case.score(*reference.mean_shape(cat, points)))
             r_cat, r_seed = reference.retrieve(image)
@@ -100,15 +104,30 @@ def evaluate(model: str = "", categories: Sequence[str] = (), shapes: int = 20, 
         "command": command or "engine.evaluation.evaluate", "seconds": round(time.time() - t0, 1),
         "date": time.strftime("%Y-%m-%d"),
         "results": {name: M.summarize(r) for name, r in rows.items() if r},
+        **({"camera_head": camera_head_errors(rows["imdec"])} if net.local is not None else {}),
         "per_shape": per_shape(rows["imdec"]),
     }
+
+
+def camera_head_errors(rows: list[dict]) -> dict:
+    """A local model's camera head on the test views: the median view error in degrees, per
+    category and over all shapes (whichever camera placed the points)."""
+    import numpy as np
+
+    errors: dict[str, list[float]] = {}
+    for r in rows:
+        errors.setdefault(r["category"], []).append(r["camera_error_deg"])
+    table = {cat: float(np.median(e)) for cat, e in sorted(errors.items())}
+    table["overall"] = float(np.median([r["camera_error_deg"] for r in rows]))
+    return {"median_view_error_deg": table}
 
 
 def per_shape(rows: list[dict]) -> list[dict]:
     """The model's score on each test shape, so that two reports on the same shapes can be
     compared shape by shape (tools/compare_reports.py)."""
-    keys = ("iou", "fscore@0.01", "chamfer_l1", "pieces")
-    return [{"category": r["category"], "seed": r["seed"], **{k: round(float(r[k]), 4) for k in keys}} for r in rows]
+    keys = ("iou", "fscore@0.01", "chamfer_l1", "pieces", "camera_error_deg")
+    return [{"category": r["category"], "seed": r["seed"], **{k: round(float(r[k]), 4) for k in keys if k in r}}
+            for r in rows]
 
 
 class TrueMeshes:
@@ -206,4 +225,7 @@ def format_table(report: dict) -> str:
                 pieces = f"{r['pieces']:.1f} ({r['true_pieces']:.1f})" if "pieces" in r else "-"
                 lines.append(f"| {cat} | {method} | {r['iou']:.3f} | {r['chamfer_l1']:.4f} | {r['fscore@0.01']:.3f} "
                              f"| {r['fscore@0.02']:.3f} | {r['normal_consistency']:.3f} | {pieces} |")
+    if "camera_head" in report:
+        errors = report["camera_head"]["median_view_error_deg"]
+        lines.append("\ncamera head, median view error: " + ", ".join(f"{c} {e:.0f} deg" for c, e in errors.items()))
     return "\n".join(lines)

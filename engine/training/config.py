@@ -36,6 +36,7 @@ class TrainConfig:
     latent_dim: int = 0                     # 0: the model's default
     point_frequencies: int | None = None    # octaves of sin/cos point features (None: the default)
     local_features: int | None = None       # channels of the pixel-aligned features (0: global-only; None: the default)
+    camera_bins: int | None = None          # local model: azimuth sectors of the camera head (0: sin/cos; None: the default)
     near_surface: float = 0.5               # share of the training points near the surface (the rest uniform)
     surface_sigmas: tuple[float, ...] = (0.01, 0.03)  # their distances from the surface (standard deviations)
     inside_weight: float = 1.0              # loss weight of inside points (thin parts are mostly inside points)
@@ -57,6 +58,8 @@ class TrainConfig:
             overrides["point_frequencies"] = self.point_frequencies
         if self.local_features is not None:
             overrides["local_features"] = self.local_features
+        if self.camera_bins is not None:
+            overrides["camera_bins"] = self.camera_bins
         return overrides
 
     def sampling(self) -> dict:

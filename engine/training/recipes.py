@@ -40,12 +40,6 @@ def occupancy_loss(logits: torch.Tensor, occupancy: torch.Tensor, inside_weight:
     return F.binary_cross_entropy_with_logits(logits.float(), target, weight=weight)
 
 
-def camera_loss(predicted: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
-    """Mean squared error of the camera vectors (sin/cos azimuth, elevation, log distance, log
-    focal, origin position: all of order one)."""
-    return F.mse_loss(predicted.float(), true.float())
-
-
 class Recipe:
     """What one training step optimises; `end-to-end`, or the two stages of `two-stage`."""
 
@@ -123,7 +117,7 @@ class Recipe:
         true = ImageCamera.from_vector(batch["camera"])
         logits, predicted = self.train_model(batch["images"], batch["points"], self.camera_choice(true), True)
         return occupancy_loss(logits, batch["occupancy"], self.inside_weight) + \
-            self.camera_weight * camera_loss(predicted, batch["camera"])
+            self.camera_weight * self.model.camera_head.loss(predicted, batch["camera"])
 
     def camera_choice(self, true: ImageCamera):
         """What places the points in the images: per shape the true camera, jittered, or (for a
@@ -133,7 +127,7 @@ class Recipe:
 
         def choose(predicted_vector: torch.Tensor) -> ImageCamera:
             pick = use_predicted.to(predicted_vector.device).unsqueeze(-1)
-            mixed = torch.where(pick, predicted_vector.detach().float(), jittered.to_vector())
+            mixed = torch.where(pick, predicted_vector.float(), jittered.to_vector())
             return ImageCamera.from_vector(mixed)
 
         return choose

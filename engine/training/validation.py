@@ -39,8 +39,8 @@ def camera_errors(model: IMDecNet, images: torch.Tensor, cameras: torch.Tensor, 
         return None
     was_training = model.training
     model.eval()
-    predicted = ImageCamera.from_vector(torch.cat([model.camera_head(model.encoder.features(images[i:i + chunk])[2])
-                                                   for i in range(0, len(images), chunk)]))
+    predicted = model.camera_head.camera(torch.cat([model.camera_head(model.encoder.features(images[i:i + chunk])[2])
+                                                    for i in range(0, len(images), chunk)]))
     model.train(was_training)
     true = ImageCamera.from_vector(cameras)
     return {"angle_deg": float(view_angle_error(predicted, true).median()),
