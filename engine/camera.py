@@ -111,3 +111,21 @@ def prepared_camera(cameras, crop: torch.Tensor) -> ImageCamera:
     scale = crop[:, 2]
     origin = torch.stack([(x - crop[:, 0]) * scale, (y - crop[:, 1]) * scale], -1)
     return ImageCamera(cameras.azimuth, cameras.elevation, eye.norm(dim=-1), scale / tan, origin)
+
+
+def silhouette_agreement(points: torch.Tensor, a: ImageCamera, b: ImageCamera, size: int = 64) -> float:
+    """IoU of the pixels (of a size x size image) that a shape's inside points [N, 3] cover seen by
+    one camera (batch of 1) and by the other. 1 when the cameras agree or when the shape looks the
+    same from both (a table turned by 180 degrees): a view error that places every point as well
+    is not counted, where view_angle_error counts it in full."""
+    def covered(camera: ImageCamera) -> torch.Tensor:
+        positions, depth = camera.project(points[None].float())
+        pixels = ((positions[0] + 1) * (size / 2)).floor().long()
+        seen = (pixels >= 0).all(-1) & (pixels < size).all(-1) & (depth[0] > 0)
+        grid = torch.zeros(size * size, dtype=torch.bool, device=points.device)
+        grid[pixels[seen, 1] * size + pixels[seen, 0]] = True
+        return grid
+
+    first, second = covered(a), covered(b)
+    union = (first | second).sum().item()
+    return (first & second).sum().item() / union if union else 1.0

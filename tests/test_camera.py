@@ -91,3 +91,17 @@ def test_a_front_back_symmetric_object_gets_one_of_its_views_from_the_bins_and_n
         camera = head.camera(fit_raw_outputs(head, views))
         error = min(view_angle_error(camera, ImageCamera.from_vector(v)).item() for v in views)
         assert (error < 5.0) == finds_a_view, (bins, error)
+
+
+def test_silhouette_agreement_forgives_a_view_the_shape_looks_the_same_from_and_no_other():
+    from engine.camera import silhouette_agreement
+
+    gen = torch.Generator().manual_seed(0)
+    box = (torch.rand(20000, 3, generator=gen) - 0.5) * torch.tensor([0.8, 0.3, 0.4])  # turned by 180: the same
+    wedge = box[box[:, 0] + box[:, 1] < 0.1]                                              # turned by 180: not
+    front, turned, side = a_camera([30.0]), a_camera([210.0]), a_camera([120.0])
+    assert silhouette_agreement(box, front, front) == 1.0
+    assert silhouette_agreement(box, front, turned) > 0.9
+    assert silhouette_agreement(box, front, side) < 0.8
+    assert silhouette_agreement(wedge, front, turned) < 0.8
+    assert view_angle_error(front, turned).item() > 90                     # which the view error counts in full

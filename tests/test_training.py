@@ -336,8 +336,9 @@ def test_a_local_model_trains_its_camera_head_and_reconstructs(trained, tmp_path
     # both report the head's view error, whichever camera placed the points
     errors = reports["head"]["camera_head"]["median_view_error_deg"]
     assert set(errors) == {*reports["head"]["results"]["imdec"]} and 0 <= errors["overall"] <= 180
-    assert [r["camera_error_deg"] for r in reports["true"]["per_shape"]] == \
-        [r["camera_error_deg"] for r in reports["head"]["per_shape"]]
+    for key in ("camera_error_deg", "camera_silhouette_iou"):
+        assert [r[key] for r in reports["true"]["per_shape"]] == [r[key] for r in reports["head"]["per_shape"]]
+    assert 0 <= reports["head"]["camera_head"]["median_silhouette_iou"]["overall"] <= 1
 
 
 def test_a_local_model_refuses_a_pool_saved_without_cameras(trained, tmp_path, capsys):

@@ -13,6 +13,7 @@ from typing import Sequence
 
 import torch
 
+from ..camera import ImageCamera, silhouette_agreement, view_angle_error
 from ..errors import InputError
 from ..frame import in_chunks
 from . import metrics as M
@@ -60,7 +61,6 @@ def evaluate(model: str = "", categories: Sequence[str] = (), shapes: int = 20, 
     from ..data import shapes as procedural
     from ..data.samples import SampleSource
     from ..device import pick_device
-    from ..training.validation import camera_errors
 
     device = pick_device(device)
     net, meta = load_model(model, device)
@@ -85,7 +85,7 @@ def evaluate(model: str = "", categories: Sequence[str] = (), shapes: int = 20, 
         placed = placed_camera(net, image, camera, true_camera)
         row = case.score(*predict(net, image, points, mesh_resolution, device, silhouette, placed))
         if net.local is not None:
-            row["camera_error_deg"] = camera_errors(net, image[None], true_camera[None])["angle_deg"]
+            row.update(camera_scores(net, image, true_camera, points[case.truth]))
         rows["imdec"].append(row)
         if reference is not None:
             rows["mean_shape"].append(case.score(*reference.mean_shape(cat, points)))
@@ -109,23 +109,39 @@ def evaluate(model: str = "", categories: Sequence[str] = (), shapes: int = 20, 
     }
 
 
+def camera_scores(net, image: torch.Tensor, true_camera: torch.Tensor, inside: torch.Tensor) -> dict:
+    """The camera head's camera for one test view against the true one: the view error in degrees,
+    and how well it places the shape (silhouette_agreement of its inside points `inside` [N, 3]),
+    which a view the shape looks the same from does not lower."""
+    with torch.inference_mode():
+        head = net.camera_head.camera(net.camera_head(net.encoder.features(image[None])[2]))
+    true = ImageCamera.from_vector(true_camera[None].to(image.device))
+    return {"camera_error_deg": float(view_angle_error(head, true)[0]),
+            "camera_silhouette_iou": silhouette_agreement(inside, head, true)}
+
+
 def camera_head_errors(rows: list[dict]) -> dict:
-    """A local model's camera head on the test views: the median view error in degrees, per
-    category and over all shapes (whichever camera placed the points)."""
+    """A local model's camera head on the test views, per category and over all shapes (whichever
+    camera placed the points): the median view error in degrees and the median silhouette
+    agreement with the true camera."""
     import numpy as np
 
-    errors: dict[str, list[float]] = {}
-    for r in rows:
-        errors.setdefault(r["category"], []).append(r["camera_error_deg"])
-    table = {cat: float(np.median(e)) for cat, e in sorted(errors.items())}
-    table["overall"] = float(np.median([r["camera_error_deg"] for r in rows]))
-    return {"median_view_error_deg": table}
+    def medians(key: str) -> dict:
+        groups: dict[str, list[float]] = {}
+        for r in rows:
+            groups.setdefault(r["category"], []).append(r[key])
+        table = {cat: float(np.median(v)) for cat, v in sorted(groups.items())}
+        table["overall"] = float(np.median([r[key] for r in rows]))
+        return table
+
+    return {"median_view_error_deg": medians("camera_error_deg"),
+            "median_silhouette_iou": medians("camera_silhouette_iou")}
 
 
 def per_shape(rows: list[dict]) -> list[dict]:
     """The model's score on each test shape, so that two reports on the same shapes can be
     compared shape by shape (tools/compare_reports.py)."""
-    keys = ("iou", "fscore@0.01", "chamfer_l1", "pieces", "camera_error_deg")
+    keys = ("iou", "fscore@0.01", "chamfer_l1", "pieces", "camera_error_deg", "camera_silhouette_iou")
     return [{"category": r["category"], "seed": r["seed"], **{k: round(float(r[k]), 4) for k in keys if k in r}}
             for r in rows]
 
@@ -176,8 +192,6 @@ def placed_camera(net, image: torch.Tensor, camera: str, true_camera: torch.Tens
     """The ImageCamera that places a local model's points for `camera` ("head": None, the head's
     own; "fitted": see fitted_camera; "true": the renderer's, `true_camera` [7]); None for a
     global-only model."""
-    from ..camera import ImageCamera
-
     if net.local is None:
         return None
     if camera == "true":
@@ -226,6 +240,10 @@ def format_table(report: dict) -> str:
                 lines.append(f"| {cat} | {method} | {r['iou']:.3f} | {r['chamfer_l1']:.4f} | {r['fscore@0.01']:.3f} "
                              f"| {r['fscore@0.02']:.3f} | {r['normal_consistency']:.3f} | {pieces} |")
     if "camera_head" in report:
-        errors = report["camera_head"]["median_view_error_deg"]
-        lines.append("\ncamera head, median view error: " + ", ".join(f"{c} {e:.0f} deg" for c, e in errors.items()))
+        head = report["camera_head"]
+        lines.append("\ncamera head, median view error: " +
+                     ", ".join(f"{c} {e:.0f} deg" for c, e in head["median_view_error_deg"].items()))
+        if "median_silhouette_iou" in head:
+            lines.append("camera head, median silhouette agreement with the true camera: " +
+                         ", ".join(f"{c} {e:.2f}" for c, e in head["median_silhouette_iou"].items()))
     return "\n".join(lines)
