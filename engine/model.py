@@ -205,6 +205,11 @@ class IMDecNet(nn.Module):
         features = self.pixel_features(maps)
         return self.decoder(z, points) + self.local(features, images, points, camera), predicted
 
+    def camera_outputs(self, images: torch.Tensor) -> torch.Tensor:
+        """A local model's camera head on images [B, C, S, S]: raw outputs, read by
+        camera_head.camera / camera_head.vector."""
+        return self.camera_head(self.encoder.features(images)[2])
+
     @torch.no_grad()
     def point_fn(self, images: torch.Tensor, dtype: torch.dtype | None = None, int8: bool = False,
                  silhouette: int = 0, camera: ImageCamera | None = None,

@@ -114,7 +114,7 @@ def camera_scores(net, image: torch.Tensor, true_camera: torch.Tensor, inside: t
     and how well it places the shape (silhouette_agreement of its inside points `inside` [N, 3]),
     which a view the shape looks the same from does not lower."""
     with torch.inference_mode():
-        head = net.camera_head.camera(net.camera_head(net.encoder.features(image[None])[2]))
+        head = net.camera_head.camera(net.camera_outputs(image[None]))
     true = ImageCamera.from_vector(true_camera[None].to(image.device))
     return {"camera_error_deg": float(view_angle_error(head, true)[0]),
             "camera_silhouette_iou": silhouette_agreement(inside, head, true)}

@@ -39,7 +39,7 @@ def camera_errors(model: IMDecNet, images: torch.Tensor, cameras: torch.Tensor, 
         return None
     was_training = model.training
     model.eval()
-    predicted = model.camera_head.camera(torch.cat([model.camera_head(model.encoder.features(images[i:i + chunk])[2])
+    predicted = model.camera_head.camera(torch.cat([model.camera_outputs(images[i:i + chunk])
                                                     for i in range(0, len(images), chunk)]))
     model.train(was_training)
     true = ImageCamera.from_vector(cameras)
