@@ -82,6 +82,32 @@ def test_the_binned_camera_head_reads_its_outputs_back_and_scores_a_perfect_answ
     assert head.loss(raw, a_camera([130.0]).to_vector()).item() > 1.0     # a wrong azimuth costs
 
 
+def test_the_projection_loss_judges_a_camera_by_where_the_points_land():
+    """Moving the camera away and zooming in by the same factor leaves a cropped picture almost as
+    it was: the projection loss counts that near nothing and an elevation 10 degrees off in full,
+    where the loss on the camera vector counts the zoom twice the elevation. Points outside the
+    shape do not count."""
+    from engine.local import CameraHead
+
+    gen = torch.Generator().manual_seed(0)
+    points = (torch.rand(1, 2000, 3, generator=gen) - 0.5) * torch.tensor([0.8, 0.8, 0.9])
+    inside = torch.ones(1, 2000)
+    for bins in (24, 0):
+        head = CameraHead(bins=bins)
+        true = a_camera([37.0]).to_vector()
+        raw = fit_raw_outputs(head, [true])
+        rest = raw.shape[1] - 5                                   # elevation, log distance, log focal, origin
+        higher, zoomed = raw.clone(), raw.clone()
+        higher[0, rest] += math.radians(10)
+        zoomed[0, rest + 1:rest + 3] += 0.2
+        perfect = head.projection_loss(raw, true, points, inside).item()
+        elevation = head.projection_loss(higher, true, points, inside).item()
+        zoom = head.projection_loss(zoomed, true, points, inside).item()
+        assert perfect < 1e-6 and elevation > 0.004 and zoom < elevation / 20, (bins, perfect, elevation, zoom)
+        assert head.loss(zoomed, true) > head.loss(higher, true)
+        assert head.projection_loss(higher, true, points, torch.zeros(1, 2000)).item() == 0.0
+
+
 def test_a_front_back_symmetric_object_gets_one_of_its_views_from_the_bins_and_neither_from_sin_cos():
     from engine.local import CameraHead
 

@@ -308,11 +308,12 @@ def test_validation_iou_follows_the_metrics_rule():
 
 def test_a_local_model_trains_its_camera_head_and_reconstructs(trained, tmp_path):
     """The pixel-aligned model on the same pool (which keeps the cameras of its views) trains in
-    bf16, logs its validation camera error, and its extraction form gives finite logits."""
+    bf16 (its camera also judged by the projection loss), logs its validation camera error, and its
+    extraction form gives finite logits."""
     run = tmp_path / "local"
     status = main(["train", "--out", str(run), "--steps", "30", "--eval-every", "30", "--local-features", "16",
                    "--pool-cache", str(trained / "pool.pt"), "--lr", "2e-3", "--inside-weight", "2",
-                   "--precision", "bf16", *TINY])
+                   "--camera-projection", "5", "--precision", "bf16", *TINY])
     assert status == 0
     model, meta = load_model(run / "model.pt")
     assert model.config["local_features"] == 16 and model.local is not None

@@ -69,6 +69,9 @@ def add_arguments(p) -> None:
     p.add_argument("--predicted-camera", type=float, default=d.predicted_camera,
                    help="local model: share of shapes placed by the predicted camera instead of the true one")
     p.add_argument("--camera-weight", type=float, default=d.camera_weight, help="local model: weight of the camera loss")
+    p.add_argument("--camera-projection", type=float, default=d.camera_projection,
+                   help="local model: weight of the camera's projection error (inside points placed by the "
+                        "head's camera against the true one, in image units squared), added to the camera loss")
     p.add_argument("--train-parts", default=d.train_parts, choices=["all", "added"],
                    help="added: train only the camera head, pixel features and local stream of a local model "
                         "initialised from a global one, which stays as it is")

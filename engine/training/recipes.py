@@ -67,6 +67,7 @@ class Recipe:
             for name, p in model.named_parameters():  # no gradients for the parts that stay: a faster backward
                 p.requires_grad_(name.startswith(LOCAL_PARTS))
         self.predicted_camera, self.camera_weight = config.predicted_camera, config.camera_weight
+        self.camera_projection = config.camera_projection
         self.generator = torch.Generator(device=device).manual_seed(config.seed + 7)
         if model.local is not None and pool is not None and pool.cameras is None:
             raise InputError("this pool was saved without cameras, which the local model needs; build it again")
@@ -116,8 +117,12 @@ class Recipe:
             return occupancy_loss(logits, batch["occupancy"], self.inside_weight)
         true = ImageCamera.from_vector(batch["camera"])
         logits, predicted = self.train_model(batch["images"], batch["points"], self.camera_choice(true), True)
-        return occupancy_loss(logits, batch["occupancy"], self.inside_weight) + \
-            self.camera_weight * self.model.camera_head.loss(predicted, batch["camera"])
+        head = self.model.camera_head
+        camera_loss = head.loss(predicted, batch["camera"])
+        if self.camera_projection > 0:
+            camera_loss = camera_loss + self.camera_projection * head.projection_loss(
+                predicted, batch["camera"], batch["points"], batch["occupancy"])
+        return occupancy_loss(logits, batch["occupancy"], self.inside_weight) + self.camera_weight * camera_loss
 
     def camera_choice(self, true: ImageCamera):
         """What places the points in the images: per shape the true camera, jittered, or (for a
