@@ -143,9 +143,11 @@ class SampleSource:
 
     def validation_set(self, per_category: int, points: int = 20000, near_surface: bool = False) -> dict:
         """Fixed validation shapes (first seeds of the val split), one view, uniform points (or,
-        with near_surface, mixed like training points)."""
+        with near_surface, mixed like training points): the same for every run, whatever its seed,
+        so that runs and the pieces of a recipe compare on one set."""
         state = self.get_state()
         self.generator.manual_seed(12345)
+        self.cpu_generator.manual_seed(12345)  # the views' cameras and renders
         cats, idx = self.pick(per_category * len(self.categories), "val", first=0)
         batch = self.shape_batch(cats, idx, "val")
         if near_surface:
