@@ -42,7 +42,7 @@ class TrainConfig:
     inside_weight: float = 1.0              # loss weight of inside points (thin parts are mostly inside points)
     predicted_camera: float = 0.3           # local model: share of shapes whose points are placed by the predicted camera
     camera_weight: float = 0.5              # local model: weight of the camera head's loss
-    camera_projection: float = 0.0          # local model: weight of the head's projection error (CameraHead.projection_loss)
+    camera_projection: float = 10.0         # local model: weight of the head's projection error (CameraHead.projection_loss)
     local_lr_scale: float = 1.0             # local model: learning rate of its added parts, times lr
     train_parts: str = "all"                # "added": only what a local model adds (the global model stays as it is)
     precision: str = "auto"                 # "bf16" autocast, "fp32", or auto: bf16 where the device has it
