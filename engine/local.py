@@ -59,10 +59,13 @@ class CameraHead(nn.Module):
         if self.bins == 0:
             return raw
         raw = raw.float()
-        logits, offsets, rest = raw[:, :self.bins], raw[:, self.bins:2 * self.bins], raw[:, 2 * self.bins:]
-        sector = logits.argmax(-1, keepdim=True)
-        azimuth = (sector + offsets.gather(1, sector).clamp(-0.5, 0.5)) * (2 * math.pi / self.bins)
-        return torch.cat([torch.sin(azimuth), torch.cos(azimuth), rest], -1)
+        return self._vector_in(raw, raw[:, :self.bins].argmax(-1, keepdim=True))
+
+    def _vector_in(self, raw: torch.Tensor, sector: torch.Tensor) -> torch.Tensor:
+        """Binned raw outputs -> camera vectors [B, 7], the azimuth read in `sector` [B, 1]."""
+        offset = raw[:, self.bins:2 * self.bins].gather(1, sector).clamp(-0.5, 0.5)
+        azimuth = (sector + offset) * (2 * math.pi / self.bins)
+        return torch.cat([torch.sin(azimuth), torch.cos(azimuth), raw[:, 2 * self.bins:]], -1)
 
     def camera(self, raw: torch.Tensor) -> ImageCamera:
         return ImageCamera.from_vector(self.vector(raw))
@@ -76,7 +79,8 @@ class CameraHead(nn.Module):
         raw, true = raw.float(), true.float()
         if self.bins == 0:
             return F.mse_loss(raw, true)
-        position, nearest, offset = self._true_sector(raw, true)
+        position, nearest, sector = self._true_sector(true)
+        offset = raw[:, self.bins:2 * self.bins].gather(1, sector).squeeze(-1)
         sectors = torch.arange(self.bins, device=raw.device, dtype=raw.dtype)
         apart = torch.remainder(sectors - position.unsqueeze(-1) + self.bins / 2, self.bins) - self.bins / 2
         label = torch.softmax(-0.5 * apart.pow(2), -1)
@@ -85,13 +89,12 @@ class CameraHead(nn.Module):
         offset_error = (offset - (position - nearest)).pow(2).mean()
         return azimuth + offset_error + F.mse_loss(raw[:, 2 * self.bins:], true[:, 2:])
 
-    def _true_sector(self, raw: torch.Tensor, true: torch.Tensor):
+    def _true_sector(self, true: torch.Tensor):
         """Binned heads: the true azimuth in sectors [B], the nearest sector's centre [B] (rounded,
-        not wrapped) and the head's offset in that sector [B]."""
+        not wrapped) and that sector's index [B, 1]."""
         position = torch.atan2(true[:, 0], true[:, 1]) * (self.bins / (2 * math.pi))
         nearest = torch.round(position)
-        sector = torch.remainder(nearest, self.bins).long().unsqueeze(-1)
-        return position, nearest, raw[:, self.bins:2 * self.bins].gather(1, sector).squeeze(-1)
+        return position, nearest, torch.remainder(nearest, self.bins).long().unsqueeze(-1)
 
     def projection_loss(self, raw: torch.Tensor, true: torch.Tensor, points: torch.Tensor,
                         inside: torch.Tensor) -> torch.Tensor:
@@ -103,12 +106,7 @@ class CameraHead(nn.Module):
         degrees off. Binned heads are read in the true azimuth's sector (the classification is the
         cross-entropy's job), so only the offset and the rest are judged here."""
         raw, true = raw.float(), true.float()
-        if self.bins == 0:
-            vector = raw
-        else:
-            _, nearest, offset = self._true_sector(raw, true)
-            azimuth = (nearest + offset.clamp(-0.5, 0.5)) * (2 * math.pi / self.bins)
-            vector = torch.cat([torch.sin(azimuth)[:, None], torch.cos(azimuth)[:, None], raw[:, 2 * self.bins:]], -1)
+        vector = raw if self.bins == 0 else self._vector_in(raw, self._true_sector(true)[2])
         points = points.float()
         seen, _ = ImageCamera.from_vector(vector).project(points)
         truth, _ = ImageCamera.from_vector(true).project(points)
