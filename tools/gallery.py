@@ -29,6 +29,7 @@ def main(argv=None) -> int:
     p.add_argument("--images", nargs="*", default=sorted(glob.glob(str(demo.ROOT / "docs" / "samples" / "*.png"))))
     p.add_argument("--model", default="")
     p.add_argument("--resolution", type=int, default=128)
+    p.add_argument("--threshold", type=float, default=0.5, help="occupancy threshold, as in the panel")
     p.add_argument("--out", default=str(demo.ROOT / "docs" / "gallery.png"))
     args = p.parse_args(argv)
     args.zip = None
@@ -42,7 +43,8 @@ def main(argv=None) -> int:
     for image in args.images:
         demo.clear_scene(bpy)
         t = time.perf_counter()
-        bpy.ops.imdec.reconstruct(filepath=str(Path(image).resolve()), resolution=args.resolution, model=args.model)
+        bpy.ops.imdec.reconstruct(filepath=str(Path(image).resolve()), resolution=args.resolution, model=args.model,
+                                  threshold=args.threshold)
         obj = bpy.context.view_layer.objects.active
         demo.setup_render(bpy, obj, scratch / "x.png", "workbench")
         scene = bpy.context.scene
