@@ -402,9 +402,11 @@ def test_a_replay_pool_renews_its_oldest_shapes(tmp_path):
     assert pool.occupancy.any() and not pool.occupancy.all()
 
 
-def test_training_on_a_replay_pool(tmp_path):
+@pytest.mark.parametrize("local", ["0", "16"])
+def test_training_on_a_replay_pool(tmp_path, local):
+    """Global and local models: the replay pool keeps each shape's camera, which a local model needs."""
     assert main(["train", "--out", str(tmp_path), "--steps", "3", "--replay", "16", "--replay-fresh", "2",
-                 *TINY]) == 0
+                 "--local-features", local, *TINY]) == 0
     trained = load_model(tmp_path / "model.pt")[1]["trained"]
     assert trained["replay"] == {"shapes": 16, "fresh_per_step": 2, "rendered": 8}  # 4, then 2 a step
     assert trained["pool_shapes"] == 0

@@ -218,6 +218,11 @@ class Pool:
     def __len__(self) -> int:
         return len(self.images)
 
+    @property
+    def has_cameras(self) -> bool:
+        """Whether samples come with their cameras (which a local model needs)."""
+        return self.cameras is not None
+
     def save(self, path) -> None:
         saved = {"images": self.images.cpu(), "points": self.points.cpu(), "occupancy": self.occupancy.cpu()}
         if self.cameras is not None:
@@ -292,6 +297,10 @@ class ReplayPool(Pool):
 
     def __len__(self) -> int:
         return self.held
+
+    @property
+    def has_cameras(self) -> bool:
+        return True  # its storage, cameras included, is allocated at the first draw
 
     def add(self, count: int) -> None:
         new = self.source.stored_samples(count, 1, self.stored_points)

@@ -69,7 +69,7 @@ class Recipe:
         self.predicted_camera, self.camera_weight = config.predicted_camera, config.camera_weight
         self.camera_projection = config.camera_projection
         self.generator = torch.Generator(device=device).manual_seed(config.seed + 7)
-        if model.local is not None and pool is not None and pool.cameras is None:
+        if model.local is not None and pool is not None and not pool.has_cameras:
             raise InputError("this pool was saved without cameras, which the local model needs; build it again")
 
     def stage(self, step: int) -> int:
