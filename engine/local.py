@@ -1,7 +1,7 @@
 """The parts of the network that look at the picture where each query point projects.
 
 - CameraHead: the prepared image's camera (engine.camera.ImageCamera) from the encoder's pooled
-  features.
+  features and, with a trunk (`camera_trunk` > 0), a small CNN of its own on the picture.
 - PixelFeatures: the encoder's stem, layer1, layer2 and layer3 maps, each mapped to the same
   channels by a 1x1 convolution, upsampled to the stem's resolution (half the image's) and summed:
   one map that holds fine detail (a chair leg two pixels wide) and context together, so a query
@@ -28,6 +28,30 @@ from .model import cast_layers, frequency_scales, leaky_tail, point_feature_widt
 POOLED_CHANNELS = 512  # ResNet18's layer4
 
 
+class CameraTrunk(nn.Module):
+    """A small CNN of the camera head's own: the picture -> its 4x4 map at 8 x `width` channels,
+    flattened. The encoder's pooled features are trained for the shape and have lost where things
+    are in the picture; a trunk trained on the camera alone keeps the layout (the flattened map,
+    not a pooled one) and can learn it on a frozen encoder, so a pixel-aligned stream can be grown
+    onto a global model without changing it."""
+
+    def __init__(self, width: int, channels: int):
+        super().__init__()
+
+        def conv(a, b, stride):
+            return [nn.Conv2d(a, b, 3, stride, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
+
+        layers = [nn.Conv2d(channels, width, 5, 2, 2, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        widths = [width, 2 * width, 4 * width, 8 * width, 8 * width]   # at S/2, S/4, S/8, S/16, S/32
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += conv(a, b, 2) + conv(b, b, 1)
+        self.net = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(4), nn.Flatten())
+        self.out_features = widths[-1] * 16
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.net(images * 2.0 - 1.0)
+
+
 class CameraHead(nn.Module):
     """The encoder's pooled features -> raw outputs, read as an ImageCamera by `vector` / `camera`.
 
@@ -38,20 +62,25 @@ class CameraHead(nn.Module):
     regressing sin/cos averages the views into none of them (tables were 90 degrees off). `bins`
     0: sin/cos regression, as in checkpoints made before the bins."""
 
-    def __init__(self, bins: int = 0, hidden: int = 256):
+    def __init__(self, bins: int = 0, hidden: int = 256, trunk: int = 0, image_channels: int = 4):
         super().__init__()
         self.bins = bins
         outputs = VECTOR_SIZE if bins == 0 else 2 * bins + VECTOR_SIZE - 2
-        self.net = nn.Sequential(nn.Linear(POOLED_CHANNELS, hidden), nn.ReLU(), nn.Linear(hidden, outputs))
+        self.trunk = CameraTrunk(trunk, image_channels) if trunk > 0 else None
+        inputs = POOLED_CHANNELS + (self.trunk.out_features if self.trunk is not None else 0)
+        self.net = nn.Sequential(nn.Linear(inputs, hidden), nn.ReLU(), nn.Linear(hidden, outputs))
         # start at a typical camera of the training renders: front, 25 degrees up, distance 3.3, focal 6.4
         rest = [0.44, 1.2, 1.85, 0.0, 0.0]
         with torch.no_grad():
             self.net[-1].weight.mul_(0.01)
             self.net[-1].bias.copy_(torch.tensor([0.0, 1.0] + rest if bins == 0 else [0.0] * (2 * bins) + rest))
 
-    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
-        """[B, 512] -> raw outputs [B, VECTOR_SIZE] (sin/cos) or [B, 2 bins + 5]: azimuth logits,
-        offsets within each sector (in sectors), then the rest of ImageCamera.to_vector."""
+    def forward(self, pooled: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        """pooled [B, 512], images [B, C, S, S] (used by a trunk only) -> raw outputs
+        [B, VECTOR_SIZE] (sin/cos) or [B, 2 bins + 5]: azimuth logits, offsets within each sector
+        (in sectors), then the rest of ImageCamera.to_vector."""
+        if self.trunk is not None:
+            pooled = torch.cat([pooled, self.trunk(images).to(pooled.dtype)], -1)
         return self.net(pooled)
 
     def vector(self, raw: torch.Tensor) -> torch.Tensor:

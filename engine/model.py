@@ -31,10 +31,13 @@ DEFAULT_CONFIG = {
     # azimuth sectors the camera head classifies among (0: it regresses sin/cos, which averages
     # the views of objects that look alike from several sides)
     "camera_bins": 24,
+    # width of the camera head's own CNN on the picture (0: the head reads the encoder's pooled
+    # features alone, which lose where things are in the picture)
+    "camera_trunk": 0,
 }
 
 # checkpoints written before a config key existed were made with these values
-LEGACY_CONFIG = {"point_frequencies": 0, "local_features": 0, "camera_bins": 0}
+LEGACY_CONFIG = {"point_frequencies": 0, "local_features": 0, "camera_bins": 0, "camera_trunk": 0}
 
 
 def make_config(**overrides) -> dict:
@@ -182,7 +185,7 @@ class IMDecNet(nn.Module):
         if c["local_features"] > 0:
             from .local import CameraHead, LocalDecoder, PixelFeatures
 
-            self.camera_head = CameraHead(c["camera_bins"])
+            self.camera_head = CameraHead(c["camera_bins"], trunk=c["camera_trunk"], image_channels=c["image_channels"])
             self.pixel_features = PixelFeatures(ENCODER_MAP_CHANNELS, c["local_features"], c["leaky_slope"])
             self.local = LocalDecoder(c["local_features"] + c["image_channels"], c["local_hidden"],
                                       c["leaky_slope"], c["point_frequencies"])
@@ -199,7 +202,7 @@ class IMDecNet(nn.Module):
         if self.local is None:
             return self.decoder(self.encoder(images), points), None
         z, maps, pooled = self.encoder.features(images)
-        predicted = self.camera_head(pooled)
+        predicted = self.camera_head(pooled, images)
         vector = self.camera_head.vector(predicted.detach())
         camera = camera(vector) if camera is not None else ImageCamera.from_vector(vector)
         features = self.pixel_features(maps)
@@ -208,7 +211,7 @@ class IMDecNet(nn.Module):
     def camera_outputs(self, images: torch.Tensor) -> torch.Tensor:
         """A local model's camera head on images [B, C, S, S]: raw outputs, read by
         camera_head.camera / camera_head.vector."""
-        return self.camera_head(self.encoder.features(images)[2])
+        return self.camera_head(self.encoder.features(images)[2], images)
 
     @torch.no_grad()
     def point_fn(self, images: torch.Tensor, dtype: torch.dtype | None = None, int8: bool = False,
@@ -224,7 +227,7 @@ class IMDecNet(nn.Module):
         from .local import silhouette_fn
 
         z, maps, pooled = self.encoder.features(images)
-        camera = self.camera_head.camera(self.camera_head(pooled)) if camera is None else camera
+        camera = self.camera_head.camera(self.camera_head(pooled, images)) if camera is None else camera
         global_fn = self.decoder.point_fn(z[0], dtype, int8=int8)
         local_fn = self.local.point_fn(self.pixel_features(maps), images, camera, dtype)
         if silhouette <= 0:

@@ -31,9 +31,11 @@ def test_encoder_maps_a_prepared_image_to_a_128d_latent():
     assert z.shape == (3, 128)
 
 
-def test_the_local_models_point_fn_equals_its_batched_forward():
+@pytest.mark.parametrize("trunk", [0, 4])  # the camera head on pooled features alone, or with a CNN of its own
+def test_the_local_models_point_fn_equals_its_batched_forward(trunk):
     torch.manual_seed(0)
-    net = IMDecNet(make_config(decoder_hidden=[32, 32, 16], local_features=16, local_hidden=[32, 16])).eval()
+    net = IMDecNet(make_config(decoder_hidden=[32, 32, 16], local_features=16, local_hidden=[32, 16],
+                               camera_trunk=trunk)).eval()
     torch.nn.init.normal_(net.local.out.weight, std=0.1)  # the stream starts silent; make it speak
     images, points = torch.rand(1, 4, 128, 128), torch.rand(1, 800, 3) - 0.5
     with torch.no_grad():

@@ -363,11 +363,12 @@ def test_bf16_training_follows_the_fp32_loss_curve(tmp_path):
     assert ends["bf16"] == pytest.approx(ends["fp32"], rel=0.15), ends
 
 
-def test_training_only_the_added_parts_keeps_the_global_model_as_it_was(trained, tmp_path):
+@pytest.mark.parametrize("trunk", [0, 4])  # the camera head on the frozen pooled features, or with a CNN of its own
+def test_training_only_the_added_parts_keeps_the_global_model_as_it_was(trained, tmp_path, trunk):
     run = tmp_path / "added"
     status = main(["train", "--out", str(run), "--steps", "6", "--eval-every", "6", "--local-features", "16",
-                   "--train-parts", "added", "--local-lr-scale", "5", "--init", str(trained / "model.pt"),
-                   "--pool-cache", str(trained / "pool.pt"), *TINY])
+                   "--camera-trunk", str(trunk), "--train-parts", "added", "--local-lr-scale", "5",
+                   "--init", str(trained / "model.pt"), "--pool-cache", str(trained / "pool.pt"), *TINY])
     assert status == 0
     start, _ = load_model(trained / "model.pt")
     after, _ = load_model(run / "model.pt")
@@ -378,6 +379,8 @@ def test_training_only_the_added_parts_keeps_the_global_model_as_it_was(trained,
 
     fresh = CameraHead(after.camera_head.bins)
     assert not torch.equal(after.camera_head.net[-1].bias, fresh.net[-1].bias)  # the head learned
+    if trunk:  # the trunk trained too: its batch-norm statistics left their start (mean 0)
+        assert after.camera_head.trunk.net[1].running_mean.abs().max() > 0
 
 
 def test_train_parts_added_needs_a_local_model(trained, tmp_path, capsys):

@@ -62,6 +62,9 @@ def add_arguments(p) -> None:
     p.add_argument("--camera-bins", type=int, default=d.camera_bins,
                    help="local model: azimuth sectors the camera head classifies among (0: it regresses sin/cos; "
                         "default: the model's default)")
+    p.add_argument("--camera-trunk", type=int, default=d.camera_trunk,
+                   help="local model: width of the camera head's own CNN on the picture (0: the head reads the "
+                        "encoder's pooled features alone; default: the model's default)")
     p.add_argument("--near-surface", type=float, default=d.near_surface, help="share of training points near the surface")
     p.add_argument("--surface-sigmas", default=",".join(map(str, d.surface_sigmas)),
                    help="distances of the near-surface points from the surface (standard deviations)")

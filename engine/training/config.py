@@ -37,6 +37,7 @@ class TrainConfig:
     point_frequencies: int | None = None    # octaves of sin/cos point features (None: the default)
     local_features: int | None = None       # channels of the pixel-aligned features (0: global-only; None: the default)
     camera_bins: int | None = None          # local model: azimuth sectors of the camera head (0: sin/cos; None: the default)
+    camera_trunk: int | None = None         # local model: width of the camera head's own CNN (0: none; None: the default)
     near_surface: float = 0.5               # share of the training points near the surface (the rest uniform)
     surface_sigmas: tuple[float, ...] = (0.01, 0.03)  # their distances from the surface (standard deviations)
     inside_weight: float = 1.0              # loss weight of inside points (thin parts are mostly inside points)
@@ -61,6 +62,8 @@ class TrainConfig:
             overrides["local_features"] = self.local_features
         if self.camera_bins is not None:
             overrides["camera_bins"] = self.camera_bins
+        if self.camera_trunk is not None:
+            overrides["camera_trunk"] = self.camera_trunk
         return overrides
 
     def sampling(self) -> dict:
