@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .camera import VECTOR_SIZE, ImageCamera
-from .model import cast_layers, frequency_scales, leaky_tail, point_feature_width, point_features
+from .model import cast_layers, centred, frequency_scales, leaky_tail, point_feature_width, point_features
 
 POOLED_CHANNELS = 512  # ResNet18's layer4
 
@@ -38,10 +38,10 @@ class CameraTrunk(nn.Module):
     def __init__(self, width: int, channels: int):
         super().__init__()
 
-        def conv(a, b, stride):
-            return [nn.Conv2d(a, b, 3, stride, 1, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
+        def conv(a, b, stride, kernel=3):
+            return [nn.Conv2d(a, b, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(b), nn.ReLU(inplace=True)]
 
-        layers = [nn.Conv2d(channels, width, 5, 2, 2, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+        layers = conv(channels, width, 2, kernel=5)
         widths = [width, 2 * width, 4 * width, 8 * width, 8 * width]   # at S/2, S/4, S/8, S/16, S/32
         for a, b in zip(widths[:-1], widths[1:]):
             layers += conv(a, b, 2) + conv(b, b, 1)
@@ -49,7 +49,7 @@ class CameraTrunk(nn.Module):
         self.out_features = widths[-1] * 16
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images * 2.0 - 1.0)
+        return self.net(centred(images))
 
 
 class CameraHead(nn.Module):

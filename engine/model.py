@@ -74,6 +74,11 @@ def point_features(points: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
     return torch.cat([points, angles.sin(), angles.cos()], -1)
 
 
+def centred(images: torch.Tensor) -> torch.Tensor:
+    """Images in [0, 1] -> [-1, 1], so that untrained batch-norm statistics start sensibly."""
+    return images * 2.0 - 1.0
+
+
 class ImageEncoder(nn.Module):
     """torchvision's ResNet18 (untrained; nothing is downloaded) mapping an image to a latent z."""
 
@@ -87,14 +92,13 @@ class ImageEncoder(nn.Module):
         self.net = net
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        # images in [0, 1]; centre them so the untrained batch-norm statistics start sensibly
-        return self.net(images * 2.0 - 1.0)
+        return self.net(centred(images))
 
     def features(self, images: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
         """(z [B, D], feature maps [stem at S/2, layer1 at S/4, layer2 at S/8, layer3 at S/16],
         pooled layer4 features [B, 512]): the same z as forward()."""
         n = self.net
-        stem = n.relu(n.bn1(n.conv1(images * 2.0 - 1.0)))
+        stem = n.relu(n.bn1(n.conv1(centred(images))))
         l1 = n.layer1(n.maxpool(stem))
         l2 = n.layer2(l1)
         l3 = n.layer3(l2)
