@@ -113,19 +113,34 @@ def prepared_camera(cameras, crop: torch.Tensor) -> ImageCamera:
     return ImageCamera(cameras.azimuth, cameras.elevation, eye.norm(dim=-1), scale / tan, origin)
 
 
+def covered_pixels(points: torch.Tensor, camera: ImageCamera, size: int = 64) -> torch.Tensor:
+    """The pixels (of a size x size image, flattened [size * size] bool) that points [N, 3] fall
+    on, seen by the camera (a batch of 1)."""
+    positions, depth = camera.project(points[None].float())
+    pixels = ((positions[0] + 1) * (size / 2)).floor().long()
+    seen = (pixels >= 0).all(-1) & (pixels < size).all(-1) & (depth[0] > 0)
+    grid = torch.zeros(size * size, dtype=torch.bool, device=points.device)
+    grid[pixels[seen, 1] * size + pixels[seen, 0]] = True
+    return grid
+
+
+def pixel_iou(a: torch.Tensor, b: torch.Tensor) -> float:
+    """IoU of two boolean pixel sets (1 when both are empty)."""
+    union = (a | b).sum().item()
+    return (a & b).sum().item() / union if union else 1.0
+
+
 def silhouette_agreement(points: torch.Tensor, a: ImageCamera, b: ImageCamera, size: int = 64) -> float:
     """IoU of the pixels (of a size x size image) that a shape's inside points [N, 3] cover seen by
     one camera (batch of 1) and by the other. 1 when the cameras agree or when the shape looks the
     same from both (a table turned by 180 degrees): a view error that places every point as well
     is not counted, where view_angle_error counts it in full."""
-    def covered(camera: ImageCamera) -> torch.Tensor:
-        positions, depth = camera.project(points[None].float())
-        pixels = ((positions[0] + 1) * (size / 2)).floor().long()
-        seen = (pixels >= 0).all(-1) & (pixels < size).all(-1) & (depth[0] > 0)
-        grid = torch.zeros(size * size, dtype=torch.bool, device=points.device)
-        grid[pixels[seen, 1] * size + pixels[seen, 0]] = True
-        return grid
+    return pixel_iou(covered_pixels(points, a, size), covered_pixels(points, b, size))
 
-    first, second = covered(a), covered(b)
-    union = (first | second).sum().item()
-    return (first & second).sum().item() / union if union else 1.0
+
+def mask_agreement(points: torch.Tensor, camera: ImageCamera, mask: torch.Tensor, size: int = 64) -> float:
+    """IoU of the pixels that inside points [N, 3] cover seen by the camera with the picture's
+    mask [S, S] (alpha in 0..1, S a multiple of size): how well the camera puts a shape on the
+    object in the picture, measured without knowing the true camera."""
+    shown = F.adaptive_avg_pool2d(mask[None, None].float(), size)[0, 0].flatten() > 0.5
+    return pixel_iou(covered_pixels(points, camera, size), shown.to(points.device))

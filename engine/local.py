@@ -22,7 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .camera import VECTOR_SIZE, ImageCamera
+from .camera import VECTOR_SIZE, ImageCamera, mask_agreement
+from .frame import node_grid
 from .model import cast_layers, centred, frequency_scales, leaky_tail, point_feature_width, point_features
 
 POOLED_CHANNELS = 512  # ResNet18's layer4
@@ -235,3 +236,18 @@ def silhouette_fn(mask: torch.Tensor, camera: ImageCamera, grow: int) -> Callabl
         return torch.where(seen < 0.5, torch.clamp(logits, max=OUTSIDE_LOGIT), logits)
 
     return carve
+
+
+# camera_agreement projects the inside nodes of a GATE_GRID^3 grid onto GATE_PIXELS^2 pixels: the
+# nodes land closer together than the pixels, so a right camera covers the mask without holes
+GATE_GRID, GATE_PIXELS = 48, 32
+
+
+def camera_agreement(global_fn: Callable[[torch.Tensor], torch.Tensor], mask: torch.Tensor,
+                     camera: ImageCamera) -> float:
+    """mask_agreement of the global stream's coarse inside nodes with the picture's mask [S, S]
+    (0 when the global stream sees nothing inside)."""
+    nodes = node_grid(GATE_GRID, device=mask.device)
+    inside = nodes[global_fn(nodes) > 0]
+    return mask_agreement(inside, camera, mask, GATE_PIXELS) if len(inside) else 0.0
+

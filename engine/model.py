@@ -34,6 +34,9 @@ DEFAULT_CONFIG = {
     # width of the camera head's own CNN on the picture (0: the head reads the encoder's pooled
     # features alone, which lose where things are in the picture)
     "camera_trunk": 0,
+    # the local stream is left out of a picture whose camera puts the global stream's shape on
+    # less than this share of the mask (local.camera_agreement; 0: never); tools/calibrate_camera_gate.py
+    "camera_gate": 0.0,
 }
 
 # checkpoints written before a config key existed were made with these values
@@ -220,19 +223,25 @@ class IMDecNet(nn.Module):
     @torch.no_grad()
     def point_fn(self, images: torch.Tensor, dtype: torch.dtype | None = None, int8: bool = False,
                  silhouette: int = 0, camera: ImageCamera | None = None,
-                 global_only: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+                 global_only: bool = False, camera_gate: float | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
         """One prepared image [1, C, S, S] -> points [M, 3] -> float32 logits [M], for grid
         extraction: the encoder runs once, the decoders per call. Local models: `camera` places
         the points in the picture (default: the camera head's); `global_only` leaves the local
         stream out; `silhouette` > 0: points that the camera puts outside the object's mask, grown
-        by that many pixels, are outside whatever the decoders say."""
+        by that many pixels, are outside whatever the decoders say; `camera_gate` > 0: the local
+        stream is left out when the camera puts the global stream's shape on less than that share
+        of the mask (local.camera_agreement): a wrong camera makes it sample the wrong pixels
+        (None: the config's camera_gate)."""
         if self.local is None or global_only:
             return self.decoder.point_fn(self.encoder(images)[0], dtype, int8=int8)
-        from .local import silhouette_fn
+        from .local import camera_agreement, silhouette_fn
 
         z, maps, pooled = self.encoder.features(images)
         camera = self.camera_head.camera(self.camera_head(pooled, images)) if camera is None else camera
         global_fn = self.decoder.point_fn(z[0], dtype, int8=int8)
+        camera_gate = self.config["camera_gate"] if camera_gate is None else camera_gate
+        if camera_gate > 0 and camera_agreement(global_fn, images[0, 3], camera) < camera_gate:
+            return global_fn
         local_fn = self.local.point_fn(self.pixel_features(maps), images, camera, dtype)
         if silhouette <= 0:
             return lambda points: global_fn(points) + local_fn(points)

@@ -131,3 +131,24 @@ def test_silhouette_agreement_forgives_a_view_the_shape_looks_the_same_from_and_
     assert silhouette_agreement(box, front, side) < 0.8
     assert silhouette_agreement(wedge, front, turned) < 0.8
     assert view_angle_error(front, turned).item() > 90                     # which the view error counts in full
+
+
+def test_mask_agreement_tells_the_pictures_camera_from_a_turned_one():
+    from engine.camera import mask_agreement
+    from engine.frame import node_grid
+    from engine.local import GATE_GRID, GATE_PIXELS
+
+    gen = torch.Generator().manual_seed(1)
+    batch = procedural.ShapeBatch.make(["chair", "table", "sofa"], procedural.split_seeds("train", 3))
+    cams = random_cameras(3, gen, radius=bounding_radius(batch))
+    images, crops = prepare_batch(render(batch, cams, size=160, generator=gen), 128, return_crops=True)
+    vectors = prepared_camera(cams, crops).to_vector()
+    nodes = node_grid(GATE_GRID)
+    inside = batch.occupancy(nodes[None].expand(3, -1, -1))
+    for i in range(3):
+        camera = ImageCamera.from_vector(vectors[i:i + 1])
+        turned = ImageCamera(camera.azimuth + math.radians(60), camera.elevation, camera.distance, camera.focal,
+                             camera.origin)
+        right = mask_agreement(nodes[inside[i]], camera, images[i, 3], GATE_PIXELS)
+        wrong = mask_agreement(nodes[inside[i]], turned, images[i, 3], GATE_PIXELS)
+        assert right > 0.8 and wrong < right - 0.1, (i, right, wrong)

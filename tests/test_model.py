@@ -62,3 +62,21 @@ def test_a_new_local_stream_starts_silent_so_it_can_grow_from_a_global_model():
     images, points = torch.rand(2, 4, 128, 128), torch.rand(2, 300, 3) - 0.5
     with torch.no_grad():
         assert torch.equal(net(images, points), net.decoder(net.encoder(images), points))
+
+
+def test_the_camera_gate_leaves_the_local_stream_out_where_the_camera_misses_the_mask():
+    from engine.local import camera_agreement
+
+    torch.manual_seed(0)
+    net = IMDecNet(make_config(decoder_hidden=[32, 32, 16], local_features=16, local_hidden=[32, 16])).eval()
+    torch.nn.init.normal_(net.local.out.weight, std=0.1)
+    images, points = torch.rand(1, 4, 128, 128), torch.rand(800, 3) - 0.5
+    with torch.no_grad():
+        full, global_only = net.point_fn(images)(points), net.point_fn(images, global_only=True)(points)
+        camera = net.camera_head.camera(net.camera_outputs(images))
+        agreement = camera_agreement(net.point_fn(images, global_only=True), images[0, 3], camera)
+        assert 0 < agreement < 1
+        assert torch.equal(net.point_fn(images, camera_gate=agreement)(points), full)       # at the gate: kept
+        assert torch.equal(net.point_fn(images, camera_gate=min(1.0, agreement + 0.01))(points), global_only)
+        net.config["camera_gate"] = 1.0                                                      # the config's gate
+        assert torch.equal(net.point_fn(images)(points), global_only)

@@ -342,6 +342,29 @@ def test_a_local_model_trains_its_camera_head_and_reconstructs(trained, tmp_path
     assert 0 <= reports["head"]["camera_head"]["median_silhouette_iou"]["overall"] <= 1
 
 
+def test_calibrate_camera_gate_stores_the_gate_with_the_best_validation_mean(trained, tmp_path, capsys):
+    """The gate goes into the config (IMDecNet.point_fn reads it); gate 1 leaves the local stream
+    out of every picture, which is the global stream's IoU; a global-only model is refused."""
+    run = tmp_path / "local"
+    assert main(["train", "--out", str(run), "--steps", "6", "--eval-every", "6", "--local-features", "16",
+                 "--train-parts", "added", "--init", str(trained / "model.pt"),
+                 "--pool-cache", str(trained / "pool.pt"), *TINY]) == 0
+    calibrate = import_tool("calibrate_camera_gate")
+    out = tmp_path / "gated.pt"
+    assert calibrate.main([str(run / "model.pt"), "--out", str(out), "--shapes", "1", "--gates", "0.5,1"]) == 0
+    assert "best gate" in capsys.readouterr().out
+    record = read_checkpoint(out)
+    calibration = record["trained"]["camera_gate_calibration"]
+    ious = calibration["per_category"]
+    assert set(ious) == {"chair", "car"} and all(set(row) == {"0", "0.5", "1"} for row in ious.values())
+    means = {g: (ious["chair"][g] + ious["car"][g]) / 2 for g in ("0", "0.5", "1")}
+    assert means[f"{calibration['gate']:g}"] == max(means.values())
+    assert means["1"] == pytest.approx(calibration["val_iou_global_only"], abs=1e-4)
+    assert record["config"]["camera_gate"] == calibration["gate"] and record["metrics"] == {}
+    assert calibrate.main([str(trained / "model.pt"), "--out", str(tmp_path / "x.pt")]) == 2
+    assert "global-only" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
+
+
 def test_a_local_model_refuses_a_pool_saved_without_cameras(trained, tmp_path, capsys):
     pool = torch.load(trained / "pool.pt", weights_only=True)
     del pool["cameras"]

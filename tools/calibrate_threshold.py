@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
+from calibration_io import load_for_calibration, save_calibrated  # noqa: E402
+
 from engine.evaluation import metrics as M  # noqa: E402
-from engine.checkpoint import build_model, read_checkpoint, resolve_model, save_checkpoint  # noqa: E402
 from engine.data.samples import SampleSource  # noqa: E402
 from engine.errors import InputError  # noqa: E402
 from engine.evaluation import held_out_views  # noqa: E402
@@ -79,9 +80,7 @@ def main(argv: list[str]) -> int:
         thresholds = sorted({float(t) for t in args.thresholds.split(",") if t} | {0.5})
         if not all(0 < t < 1 for t in thresholds):
             raise InputError(f"thresholds must lie strictly between 0 and 1: {args.thresholds}")
-        path = resolve_model(args.model)
-        payload = read_checkpoint(path)
-        net = build_model(payload, path).float()
+        payload, net = load_for_calibration(args.model)
         categories = [c for c in args.categories.split(",") if c] or payload["categories"]
         ious = threshold_ious(net, categories, args.shapes, thresholds)
     except InputError as exc:
@@ -96,12 +95,10 @@ def main(argv: list[str]) -> int:
         print(f"| {cat} | " + " | ".join(f"{v:.3f}" for v in row) + " |")
     print(f"best threshold {best:g}: mean validation IoU {means[k]:.4f} (at 0.5: {at_half:.4f})")
     fold_threshold(net, best)
-    half = any(v.dtype == torch.float16 for v in payload["state_dict"].values())
     calibration = {"threshold": best, "val_shapes_per_category": args.shapes, "val_iou": round(means[k], 4),
                    "val_iou_at_0.5": round(at_half, 4),
                    "per_category": {c: {f"{t:g}": round(v, 4) for t, v in zip(thresholds, row)} for c, row in ious.items()}}
-    save_checkpoint(args.out, net, categories=payload["categories"], half=half,
-                    trained={**payload.get("trained", {}), "threshold_calibration": calibration})
+    save_calibrated(args.out, net, payload, "threshold_calibration", calibration)
     print(f"wrote {args.out}")
     return 0
 
