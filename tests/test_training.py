@@ -452,3 +452,20 @@ def test_a_run_cut_by_minutes_decays_its_learning_rate_within_them():
     assert scheduled_steps(10_000, 0, 100, 0.0, float("inf"), 600.0) == 10_000  # no deadline
     assert scheduled_steps(10_000, 0, 5, 0.0, 1800.0, 30.0) == 10_000       # too early to tell the pace
     assert scheduled_steps(10_000, 500, 600, 0.0, 1800.0, 600.0) == 800     # a resumed run: its own pace
+
+
+def test_calibrating_a_pixel_aligned_model_shifts_its_local_stream_and_keeps_the_global_one():
+    """The threshold of a local model folds into its local stream's bias: the sum of the streams
+    moves by -logit(threshold) and the global stream, which the camera gate judges by, stays."""
+    from engine.model import IMDecNet, make_config
+
+    calibrate = import_tool("calibrate_threshold")
+    net = IMDecNet(make_config(decoder_hidden=[32, 16], local_features=8, local_hidden=[16])).eval()
+    torch.nn.init.normal_(net.local.out.weight)  # a local stream that says something
+    images, points = torch.rand(1, 4, 128, 128), torch.rand(200, 3) - 0.5
+    before = net.point_fn(images, camera_gate=0)(points)
+    global_before = net.point_fn(images, global_only=True)(points)
+    calibrate.fold_threshold(net, 0.4)
+    shift = before - net.point_fn(images, camera_gate=0)(points)
+    assert torch.allclose(shift, torch.full_like(shift, math.log(0.4 / 0.6)), atol=1e-4)
+    assert torch.equal(net.point_fn(images, global_only=True)(points), global_before)

@@ -60,9 +60,12 @@ def mean_over_categories(ious: dict[str, list[float]]) -> list[float]:
 
 
 def fold_threshold(net: IMDecNet, threshold: float) -> None:
-    """Shift the output logit so that probability 0.5 of the new model is `threshold` of the old."""
+    """Shift the output logit so that probability 0.5 of the new model is `threshold` of the old.
+    A pixel-aligned model's shift goes into its local stream, whose logit is added to the global
+    one: the global stream, which the camera gate and `global_only` use alone, stays as it was."""
+    out = net.decoder.out if net.local is None else net.local.out
     with torch.no_grad():
-        net.decoder.out.bias -= logit(threshold)
+        out.bias -= logit(threshold)
 
 
 def main(argv: list[str]) -> int:
