@@ -24,7 +24,7 @@ from torch import nn
 
 from .camera import VECTOR_SIZE, ImageCamera, mask_agreement
 from .frame import node_grid
-from .model import cast_layers, centred, frequency_scales, leaky_tail, point_feature_width, point_features
+from .model import centred, frequency_scales, leaky_tail, point_feature_width, point_features
 
 POOLED_CHANNELS = 512  # ResNet18's layer4
 
@@ -162,9 +162,16 @@ class PixelFeatures(nn.Module):
 def sample_at(maps: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
     """maps [B, C, H, W] at image positions [B, N, 2] (grid_sample's, -1..1) -> [B, N, C]; zero
     outside the image."""
-    out = F.grid_sample(maps, positions.unsqueeze(2).to(maps.dtype), mode="bilinear", padding_mode="zeros",
-                        align_corners=False)
-    return out.squeeze(-1).transpose(1, 2)
+    return _bilinear(maps, positions.unsqueeze(2).to(maps.dtype)).squeeze(-1).transpose(1, 2)
+
+
+def sample_columns(maps: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    """One map [1, C, H, W] at grid_sample positions [1, N, 1, 2] -> [C, N]; zero outside."""
+    return _bilinear(maps, grid)[0, :, :, 0]
+
+
+def _bilinear(maps: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
+    return F.grid_sample(maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
 class LocalDecoder(nn.Module):
@@ -198,26 +205,30 @@ class LocalDecoder(nn.Module):
 
     def point_fn(self, features: torch.Tensor, images: torch.Tensor, camera: ImageCamera,
                  dtype: torch.dtype | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
-        """For one image: points [M, 3] -> logits [M]. The first layer's part on what a point sees
-        is applied to the maps once (sampling is linear, so sampling the projected maps is exact),
-        which leaves the per-point work to two bilinear samples and the small layers."""
+        """For one image: points [M, 3] -> logits [M]. The first layer's part on the feature map
+        is applied to the map once (sampling is linear, so sampling the projected map is exact);
+        the picture's few channels are sampled as they are and join the point's own inputs in one
+        matrix product. The layers run on [channels, points] columns, the layout grid_sample
+        writes, so no sample is transposed or added with a stride."""
         dtype = dtype or self.out.weight.dtype
         first = self.layers[0]
         c = features.shape[1]
         w_seen, w_own = first.weight[:, :self.seen], first.weight[:, self.seen:]
-        projected = (F.conv2d(features, w_seen[:, :c, None, None]).to(dtype),
-                     F.conv2d(images, w_seen[:, c:, None, None]).to(dtype))
-        w_own_t = w_own.t().to(dtype).contiguous()
-        bias = first.bias.to(dtype)
-        layers = cast_layers([*self.layers[1:], self.out], dtype)
+        projected = F.conv2d(features, w_seen[:, :c, None, None]).to(dtype)
+        picture = images.to(dtype)
+        w_first = torch.cat([w_own, w_seen[:, c:]], 1).to(dtype)     # on [own inputs; picture]
+        bias = first.bias.to(dtype)[:, None]
+        layers = [(m.weight.to(dtype), m.bias.to(dtype)[:, None]) for m in [*self.layers[1:], self.out]]
         slope = self.slope
 
         def evaluate(points: torch.Tensor) -> torch.Tensor:
             positions, own = self._own(points[None].float(), camera)
-            h = torch.addmm(bias, own[0].to(dtype), w_own_t)
-            for m in projected:
-                h = h + sample_at(m, positions)[0]
-            return leaky_tail(h, layers, slope, inplace=True).float()
+            grid = positions.unsqueeze(2).to(dtype)
+            inputs = torch.cat([own[0].to(dtype).t(), sample_columns(picture, grid)], 0)
+            h = torch.addmm(sample_columns(projected, grid), w_first, inputs).add_(bias)
+            for weight, layer_bias in layers:
+                h = torch.addmm(layer_bias, weight, F.leaky_relu(h, slope, inplace=True))
+            return h[0].float()
 
         return evaluate
 

@@ -27,14 +27,16 @@ SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
 
 def decoder_flops_per_query(config: dict) -> int:
     """Multiply-adds x 2 per point once the per-image parts are precomputed: the global decoder
-    (its z part of the first layer once per shape) and, for a local model, the local stream (its
-    sampled part of the first layer applied to the maps once; two bilinear samples per point)."""
+    (its z part of the first layer once per shape) and, for a local model, the local stream (the
+    first layer's part on the feature map applied to the map once, so one bilinear sample of
+    that projected map per point; the picture's channels are sampled and multiplied per point)."""
     own = point_feature_width(config["point_frequencies"])
     widths = [own] + list(config["decoder_hidden"]) + [1]
     flops = 2 * sum(a * b for a, b in zip(widths[:-1], widths[1:]))
     if config.get("local_features", 0) > 0:
-        local = [own + 1] + list(config["local_hidden"]) + [1]
-        flops += 2 * sum(a * b for a, b in zip(local[:-1], local[1:])) + 2 * 2 * 4 * config["local_hidden"][0]
+        local = [own + 1 + config["image_channels"]] + list(config["local_hidden"]) + [1]
+        bilinear = 2 * 4 * (config["local_hidden"][0] + config["image_channels"])
+        flops += 2 * sum(a * b for a, b in zip(local[:-1], local[1:])) + bilinear
     return flops
 
 
