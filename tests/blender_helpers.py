@@ -446,16 +446,16 @@ def scenario_addon(args) -> dict:
 
     steps.run("panel_choice", panel_choice)
 
-    def bundled_table_model():
-        """The panel offers the bundled per-category model, and the operator runs it by name."""
-        scene.imdec.model = "imdec-table"  # an item the dynamic list must hold, or Blender refuses it
+    def bundled_global_model():
+        """The panel offers the second bundled model (global-only), and the operator runs it by name."""
+        scene.imdec.model = "imdec-6cat-global"  # an item the dynamic list must hold, or Blender refuses it
         chosen = scene.imdec.model_argument()
         scene.imdec.model = 'DEFAULT'
         out = call_operator(bpy, filepath=os.path.join(SAMPLES, "table.png"), model=chosen, resolution=48)
         out["chosen"] = chosen
         return out
 
-    steps.run("bundled_table_model", bundled_table_model)
+    steps.run("bundled_global_model", bundled_global_model)
     chair = os.path.join(SAMPLES, "chair.png")
     steps.run("colour_on", call_operator, bpy, filepath=chair, model=args.model, resolution=48, colour=True)
     steps.run("colour_off", call_operator, bpy, filepath=chair, model=args.model, resolution=48, colour=False)

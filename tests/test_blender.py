@@ -130,9 +130,9 @@ def test_reconstruct_falls_back_to_the_panels_image(addon):
     assert_reconstructed(step(addon, "panel_choice"), "box photo")
 
 
-def test_bundled_table_model_is_offered_and_reconstructs_a_table(addon):
-    call = step(addon, "bundled_table_model")
-    assert call["chosen"] == "imdec-table"
+def test_the_bundled_global_model_is_offered_and_reconstructs_a_table(addon):
+    call = step(addon, "bundled_global_model")
+    assert call["chosen"] == "imdec-6cat-global"
     assert_reconstructed(call, "table")
 
 

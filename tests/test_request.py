@@ -105,7 +105,7 @@ def test_event_names_are_the_workers_protocol():
 # ---------------------------------------------------------------- engine.model_files
 
 @pytest.mark.parametrize("text, is_path", [
-    ("imdec-6cat", False), ("imdec-chair", False), ("no-such-model", False), (" imdec-table ", False),
+    ("imdec-6cat", False), ("imdec-chair", False), ("no-such-model", False), (" imdec-6cat-global ", False),
     ("model.pt", True), ("MODEL.PT", True), ("models/chair", True), ("//models/chair.pt", True),
     ("~/chair.pt", True), (os.path.join("a", "b"), True),
 ])
