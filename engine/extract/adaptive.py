@@ -182,16 +182,18 @@ class SurfaceTracker:
         self.crossed.append(keys[cross])
         self.n_crossed += int(cross.sum())
         self.progress(0.05 + 0.75 * min(1.0, self.n_crossed / self.estimate))
-        onward = []
+        across = []  # neighbours across the mixed faces, all six faces looked up at once
         for a in range(3):
             for side in (0, 1):
                 on_face = inside[:, FACE_CORNERS[a][side]].sum(1)
                 mixed = (on_face > 0) & (on_face < 4)
                 if mixed.any():
-                    nb = cells[mixed] + (2 * side - 1) * AXES[a]
-                    nb_keys = np.unique(self.lattice.key(nb[self.lattice.contains(nb)]))
-                    onward.append(nb_keys[~self.is_processed(nb_keys)])
-        return keys[cross], onward
+                    across.append(cells[mixed] + (2 * side - 1) * AXES[a])
+        if not across:
+            return keys[cross], []
+        nb = np.concatenate(across)
+        nb_keys = np.unique(self.lattice.key(nb[self.lattice.contains(nb)]))
+        return keys[cross], [nb_keys[~self.is_processed(nb_keys)]]
 
     def dilation_ring(self, source: np.ndarray) -> np.ndarray:
         """Probe the unprocessed 26-neighbours of the cells ``source`` (and track the surface from

@@ -49,11 +49,12 @@ class SparseGrid:
             # unique sorted keys: fewer and sorted needles make the binary searches fast
             k, inv = np.unique(self.lattice.key(idx[real]), return_inverse=True)
             pos, found = self.find(k)
+            values = self.values[pos] if len(self.keys) else np.empty(len(k), np.float32)
             if not found.all():
                 miss = k[~found]
-                self.insert(miss, ev(self.lattice.index(miss)))
-                pos, found = self.find(k)
-            out[real] = self.values[pos][inv.reshape(-1)]
+                values[~found] = new = ev(self.lattice.index(miss))
+                self.insert(miss, new)
+            out[real] = values[inv.reshape(-1)]
         return out
 
     def gather_rows(self, starts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
