@@ -49,11 +49,13 @@ class SparseGrid:
             # unique sorted keys: fewer and sorted needles make the binary searches fast
             k, inv = np.unique(self.lattice.key(idx[real]), return_inverse=True)
             pos, found = self.find(k)
+            # the known values where found; the rest is filled in from the evaluation below
             values = self.values[pos] if len(self.keys) else np.empty(len(k), np.float32)
             if not found.all():
                 miss = k[~found]
-                values[~found] = new = ev(self.lattice.index(miss))
-                self.insert(miss, new)
+                evaluated = ev(self.lattice.index(miss))
+                values[~found] = evaluated
+                self.insert(miss, evaluated)
             out[real] = values[inv.reshape(-1)]
         return out
 
